@@ -1,0 +1,154 @@
+"""Task suites on disk: the recipe (suite.yaml: pinned packages, split, test paths) and the tasks file (tasks.jsonl)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from srl_agent.errors import ConfigError, InputError
+from srl_agent.task import Task
+
+SUITE_SCHEMA = "srl-suite/1"
+TASKS_FILE = "tasks.jsonl"
+RECIPE_FILE = "suite.yaml"
+DEFAULT_SUITE = "pypi-mutants"
+# The pytest invocation every suite task uses: -rA prints one status line per test for swebench's parser.
+PYTEST = "python3 -m pytest -rA -p no:cacheprovider -W ignore::DeprecationWarning"
+
+
+def suites_root() -> Path:
+    """environments/suites in a checkout (the only place suites live; $SRL_SUITES overrides)."""
+    env = os.environ.get("SRL_SUITES")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "environments" / "suites"
+
+
+def cache_dir() -> Path:
+    """Where fetched sdists and build records are kept: $SRL_HOME or ~/.cache/srl-agent."""
+    root = os.environ.get("SRL_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "srl-agent")
+    return Path(root)
+
+
+@dataclass(frozen=True)
+class PackageSpec:
+    name: str
+    version: str
+    sha256: str
+    split: str
+    source: tuple[str, ...]
+    tests: str
+    skip_modules: tuple[str, ...] = ()
+    tasks: int = 12
+
+    @property
+    def key(self) -> str:
+        """The package's id inside task ids and image tags, e.g. `more-itertools-10.5.0`."""
+        return f"{self.name}-{self.version}"
+
+
+@dataclass
+class Suite:
+    name: str
+    path: Path
+    seed: int
+    packages: list[PackageSpec] = field(default_factory=list)
+
+    @property
+    def tasks_path(self) -> Path:
+        return self.path / TASKS_FILE
+
+    def package(self, name: str) -> PackageSpec:
+        for p in self.packages:
+            if p.name == name or p.key == name:
+                return p
+        raise InputError(f"suite {self.name!r} has no package {name!r}; it has {[p.name for p in self.packages]}")
+
+
+def resolve_suite_dir(name_or_path: str | os.PathLike) -> Path:
+    """A suite name (folder under environments/suites) or a path to a suite folder or tasks file's folder."""
+    p = Path(name_or_path)
+    if p.is_file():
+        return p.parent
+    if p.is_dir():
+        return p
+    cand = suites_root() / str(name_or_path)
+    if cand.is_dir():
+        return cand
+    known = sorted(d.name for d in suites_root().glob("*") if d.is_dir()) if suites_root().is_dir() else []
+    raise InputError(f"no task suite {str(name_or_path)!r}: give a suite name ({', '.join(known) or 'none found'}) "
+                     "or a path to a folder with suite.yaml / tasks.jsonl")
+
+
+def load_recipe(name_or_path: str | os.PathLike) -> Suite:
+    path = resolve_suite_dir(name_or_path)
+    recipe = path / RECIPE_FILE
+    if not recipe.is_file():
+        return Suite(name=path.name, path=path, seed=0)
+    try:
+        data = yaml.safe_load(recipe.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{recipe}: not valid YAML ({exc})") from None
+    pkgs = []
+    for i, row in enumerate(data.get("packages") or []):
+        try:
+            pkgs.append(PackageSpec(
+                name=str(row["name"]), version=str(row["version"]), sha256=str(row["sha256"]).lower(),
+                split=str(row.get("split", "train")), source=tuple(row["source"]), tests=str(row["tests"]),
+                skip_modules=tuple(row.get("skip_modules") or ()), tasks=int(row.get("tasks", 12))))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"{recipe}: package #{i + 1} is missing or has a bad field ({exc})") from None
+    return Suite(name=str(data.get("name", path.name)), path=path, seed=int(data.get("seed", 0)), packages=pkgs)
+
+
+def read_tasks(path: Path) -> list[Task]:
+    """Read a tasks file: JSONL of Task records (SWE-bench rows load too), or a JSON list."""
+    if not path.is_file():
+        raise InputError(f"{path}: no tasks file; run `srl tasks build SUITE --discover` to create it")
+    text = path.read_text()
+    if text.lstrip().startswith("["):
+        rows = json.loads(text)
+    else:
+        rows = []
+        for n, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise InputError(f"{path}:{n}: not JSON ({exc.msg})") from None
+    return [Task.from_row(r) for r in rows]
+
+
+def write_tasks(path: Path, tasks: list[Task]) -> None:
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w") as f:
+        for t in tasks:
+            f.write(json.dumps(t.to_dict(), sort_keys=True) + "\n")
+    tmp.replace(path)
+
+
+def load_suite(name_or_path: str | os.PathLike = DEFAULT_SUITE, split: str | None = None) -> list[Task]:
+    """The tasks of a suite (a name under environments/suites, a folder, or a tasks file), optionally one split."""
+    p = Path(name_or_path)
+    tasks = read_tasks(p if p.is_file() else resolve_suite_dir(name_or_path) / TASKS_FILE)
+    if split is not None:
+        splits = sorted({t.split for t in tasks if t.split})
+        if split not in splits:
+            raise InputError(f"split {split!r} not in this suite; it has {splits}")
+        tasks = [t for t in tasks if t.split == split]
+    return tasks
+
+
+def find_task(instance_id: str, suite: str | os.PathLike | None = None) -> Task:
+    """Look a task up by id in one suite, or in every bundled suite."""
+    dirs = [resolve_suite_dir(suite)] if suite else sorted(d for d in suites_root().glob("*") if d.is_dir())
+    for d in dirs:
+        if (d / TASKS_FILE).is_file():
+            for t in read_tasks(d / TASKS_FILE):
+                if t.instance_id == instance_id:
+                    return t
+    raise InputError(f"no task {instance_id!r}; `srl tasks list SUITE` shows the ids")
