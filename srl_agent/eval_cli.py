@@ -1,0 +1,135 @@
+"""`srl eval` (the student as an agent on tasks in containers) and `srl eval-steps` (mean step reward)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from srl_agent.errors import ConfigError
+
+
+def _add_policy_args(p: argparse.ArgumentParser, *, scripted: bool) -> None:
+    kinds = ["transformers", "openai"] + (["scripted"] if scripted else [])
+    p.add_argument("--model", required=True,
+                   help="HF id, local path or `tiny` (transformers); served model name (openai)"
+                        + ("; a canonical trajectory .jsonl to replay (scripted)" if scripted else ""))
+    p.add_argument("--policy", choices=kinds, default="transformers", help="model backend (default: transformers)")
+    p.add_argument("--base-url", default=None, help="openai: endpoint base URL (default: $OPENAI_BASE_URL, "
+                                                    "else http://127.0.0.1:8000/v1)")
+    p.add_argument("--temperature", type=float, default=0.0, help="sampling temperature; 0 = greedy (default)")
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--max-new-tokens", type=int, default=512, help="per step (default: 512)")
+    p.add_argument("--seed", type=int, default=None)
+
+
+def _policy(args: argparse.Namespace, **kw):
+    from srl_agent.policy.base import GenerationConfig, load_policy
+
+    gen = GenerationConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
+                           seed=args.seed)
+    if args.policy == "openai" and args.base_url:
+        kw["base_url"] = args.base_url
+    if args.policy == "scripted":
+        kw = {}
+    return load_policy(args.policy, args.model, gen, **kw)
+
+
+def split_suite_spec(spec: str) -> tuple[str, str | None]:
+    """`SUITE[:split]` -> (suite, split); a path that merely contains ':' stays whole."""
+    name, sep, split = spec.rpartition(":")
+    if not sep or not name or "/" in split or not split:
+        return spec, None
+    return name, split
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from srl_agent.agent import AgentConfig
+    from srl_agent.evaluation import config_record, evaluate
+    from srl_agent.prompts import PromptConfig
+    from srl_agent.tasks import load_suite
+
+    suite, split = split_suite_spec(args.tasks)
+    tasks = load_suite(suite, split=split)
+    if args.instance_ids:
+        wanted = set(args.instance_ids.split(","))
+        tasks = [t for t in tasks if t.instance_id in wanted]
+    if args.limit is not None:
+        tasks = tasks[: args.limit]
+    if not tasks:
+        raise ConfigError(f"no tasks selected from {args.tasks!r}")
+    if args.samples > 1 and args.temperature == 0 and args.policy != "scripted":
+        print("note: --samples > 1 with greedy decoding repeats the same episode; set --temperature", file=sys.stderr)
+    agent = AgentConfig(max_steps=args.max_steps, max_prompt_tokens=args.max_prompt_tokens,
+                        time_limit_s=args.time_limit, command_timeout=args.command_timeout,
+                        prompt=PromptConfig(context_rounds=args.context_rounds))
+    expert = None
+    if args.expert:
+        from srl_agent.traces.expert import load_expert
+
+        expert = load_expert(args.expert)
+    policy = _policy(args, **({"batch_size": 1} if args.policy == "transformers" else {}))
+    record = config_record(model=args.model, policy=args.policy, tasks=args.tasks, agent=agent,
+                           temperature=args.temperature, max_new_tokens=args.max_new_tokens)
+    summary = evaluate(tasks, policy, args.output, agent_config=agent, samples=args.samples, workers=args.workers,
+                       expert=expert, record=record)
+    print_summary(summary, Path(args.output))
+    return 0
+
+
+def print_summary(s: dict, run_dir: Path) -> None:
+    lo, hi = s["ci95"]
+    rows = [("episodes", f"{s['episodes']} ({s['tasks']} tasks x {s['samples']} samples)"),
+            ("resolved", f"{s['resolved']} = {100 * s['resolved_rate']:.1f}% (95% CI {100 * lo:.1f}-{100 * hi:.1f}%)")]
+    rows += [(f"pass@{k}", f"{100 * v:.1f}%") for k, v in (s.get("pass_at_k") or {}).items()]
+    rows += [("mean steps", f"{s['mean_steps']:.1f}"), ("format errors", f"{100 * s['format_error_rate']:.1f}% of steps"),
+             ("stop reasons", ", ".join(f"{k} {v}" for k, v in s["stop_reasons"].items()))]
+    if s.get("mean_step_reward") is not None:
+        rows.append(("mean step reward", f"{s['mean_step_reward']:.3f}"))
+    rows.append(("run", f"{run_dir} (view: srl traces view {run_dir} -o {run_dir / 'report.html'})"))
+    width = max(len(k) for k, _ in rows)
+    print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
+
+
+def _eval_steps(args: argparse.Namespace) -> int:
+    from srl_agent.evaluation import evaluate_steps
+
+    policy = _policy(args, **({"batch_size": args.batch_size} if args.policy == "transformers" else {}))
+    result = evaluate_steps(policy, args.data, split=args.split, limit=args.limit, batch_size=args.batch_size)
+    print(f"{result['examples']} step examples ({args.split}): mean step reward {result['mean_reward']:.4f}, "
+          f"parse rate {100 * result['parse_rate']:.1f}%")
+    for tool, r in result["by_tool"].items():
+        print(f"  {tool:<20} n={r['n']:<5} reward {r['mean_reward']:.4f}  parse {100 * r['parse_rate']:.1f}%")
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("eval", help="run a student as an agent on tasks in containers")
+    _add_policy_args(p, scripted=True)
+    p.add_argument("--tasks", required=True, help="task suite name or path, optionally SUITE:split")
+    p.add_argument("-o", "--output", required=True, help="run directory (resumes when it exists), e.g. runs/ID")
+    p.add_argument("--workers", type=int, default=1, help="episodes in parallel, one sandbox each (default: 1)")
+    p.add_argument("--max-steps", type=int, default=30, help="step limit per episode (default: 30)")
+    p.add_argument("--samples", type=int, default=1, help="episodes per task, for pass@k (default: 1)")
+    p.add_argument("--time-limit", type=float, default=None, help="wall-clock seconds per episode (default: none)")
+    p.add_argument("--max-prompt-tokens", type=int, default=None, help="context limit in tokens (default: none)")
+    p.add_argument("--command-timeout", type=float, default=None, help="seconds per command (sandbox default)")
+    p.add_argument("--context-rounds", type=int, default=2, help="earlier rounds in the prompt; -1 = all (default: 2)")
+    p.add_argument("--expert", default=None, metavar="TRAJ.jsonl", help="annotate steps with the expert's action "
+                                                                          "and the step reward")
+    p.add_argument("--instance-ids", default=None, help="comma-separated subset of tasks")
+    p.add_argument("--limit", type=int, default=None, help="first N tasks only")
+    p.set_defaults(func=_eval)
+
+    s = sub.add_parser("eval-steps", help="mean step reward of a student on held-out step examples")
+    _add_policy_args(s, scripted=False)
+    s.add_argument("--data", required=True, help="step-example dataset directory (from `srl traj split`)")
+    s.add_argument("--split", default="validation", help="dataset split (default: validation)")
+    s.add_argument("--limit", type=int, default=None, help="first N examples only")
+    s.add_argument("--batch-size", type=int, default=8, help="prompts per generate call (default: 8)")
+    s.add_argument("-o", "--output", default=None, help="also write the result as JSON here")
+    s.set_defaults(func=_eval_steps)

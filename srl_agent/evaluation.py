@@ -1,0 +1,281 @@
+"""Evaluation runs: the student as an agent on many tasks in parallel, resumable, summarised with intervals.
+
+The run directory is the interface (SWE-bench style): `config.json`, one folder per episode with
+`trace.json` and `report.json` (written last: a folder with a report is done and is skipped on resume),
+`summary.json` and `predictions.jsonl` (SWE-bench's format). With one sample per task an episode's folder is
+`<instance_id>/`; with k > 1 it is `<instance_id>/sample_<j>/`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable, Sequence
+
+from srl_agent.agent import Agent, AgentConfig
+from srl_agent.errors import ConfigError, DockerUnavailableError, InputError, SRLError
+from srl_agent.policy.base import Policy
+from srl_agent.task import Task
+from srl_agent.traces.expert import annotate
+from srl_agent.traces.schema import Trace, write_json
+
+CONFIG_SCHEMA = "srl-eval-config/1"
+REPORT_SCHEMA = "srl-eval-report/1"
+SUMMARY_SCHEMA = "srl-eval-summary/1"
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval for a binomial rate (sound at 0 and n successes, unlike the normal one)."""
+    if n <= 0:
+        return (0.0, 1.0)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k from n samples with c correct (Chen et al. 2021): 1 - C(n-c, k) / C(n, k)."""
+    if k > n:
+        raise ValueError(f"pass@{k} needs at least {k} samples, got {n}")
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.prod(1.0 - k / i for i in range(n - c + 1, n + 1))
+
+
+def episode_dir(run_dir: Path, instance_id: str, sample: int, samples: int) -> Path:
+    base = Path(run_dir) / instance_id.replace("/", "__")
+    return base if samples == 1 else base / f"sample_{sample}"
+
+
+def is_done(folder: Path) -> bool:
+    return (folder / "report.json").is_file()
+
+
+def episode_report(trace: Trace) -> dict:
+    grade = trace.grade or {}
+    return {"schema": REPORT_SCHEMA, "instance_id": trace.instance_id, "sample": trace.sample,
+            "resolved": bool(grade.get("resolved")), "status": trace.status, "grade_status": grade.get("status"),
+            "stop_reason": trace.stop_reason, "steps": len(trace.steps), "format_errors": trace.format_errors,
+            "wall_seconds": trace.wall_seconds, "rewards": [s.reward for s in trace.steps if s.reward is not None],
+            "grade": trace.grade}
+
+
+def _check_config(run_dir: Path, record: dict) -> None:
+    path = run_dir / "config.json"
+    if path.is_file():
+        old = json.loads(path.read_text(encoding="utf-8"))
+        for key in ("model", "policy", "tasks", "samples"):
+            if key in record and old.get(key) != record.get(key):
+                raise ConfigError(f"{run_dir} holds a run with {key}={old.get(key)!r}, not {record[key]!r}: "
+                                  "pick another -o directory, or delete it to start over")
+        return
+    write_json(path, {"schema": CONFIG_SCHEMA, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                      **record})
+
+
+def evaluate(tasks: Sequence[Task], policy: Policy, run_dir: str | Path, *, agent_config: AgentConfig | None = None,
+             samples: int = 1, workers: int = 1, sandbox_factory: Callable | None = None,
+             grader: Callable | None = None, expert: dict[str, list[str]] | None = None,
+             record: dict | None = None, progress: bool = True) -> dict:
+    """Run every (task, sample) episode not already done, then write summary.json and predictions.jsonl.
+
+    `sandbox_factory(task)` is a context manager giving a sandbox at the task's start state (default:
+    `srl_agent.tasks.task_sandbox`); the samples of a task share one sandbox, reset between them. Episodes
+    that could not start (sandbox or image failures) write no report, so rerunning the command retries them.
+    """
+    if samples < 1 or workers < 1:
+        raise ConfigError("--samples and --workers must be >= 1")
+    ids = [t.instance_id for t in tasks]
+    if len(set(ids)) != len(ids):
+        raise InputError("the task list has duplicate instance_ids")
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _check_config(run_dir, {"samples": samples, **(record or {})})
+    if sandbox_factory is None:
+        from srl_agent.tasks import task_sandbox as sandbox_factory
+    agent_config = agent_config or AgentConfig()
+    todo = [(t, [j for j in range(samples) if not is_done(episode_dir(run_dir, t.instance_id, j, samples))])
+            for t in tasks]
+    todo = [(t, js) for t, js in todo if js]
+    failures: list[str] = []
+    bar = _progress(sum(len(js) for _, js in todo), progress)
+    lock = threading.Lock()
+    resolved = [0]
+
+    def run_task(task: Task, pending: list[int]) -> None:
+        with sandbox_factory(task) as sandbox:
+            for n, j in enumerate(pending):
+                if n:
+                    sandbox.reset()
+                trace = Agent(policy, sandbox, agent_config, grader=grader).run(task)
+                trace.sample = j
+                annotate(trace, (expert or {}).get(task.instance_id))
+                folder = episode_dir(run_dir, task.instance_id, j, samples)
+                trace.write(folder / "trace.json")
+                write_json(folder / "report.json", episode_report(trace))
+                with lock:
+                    resolved[0] += bool(trace.resolved)
+                    bar.update(1)
+                    bar.set_postfix(resolved=resolved[0])
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(run_task, t, js): t for t, js in todo}
+        for fut in as_completed(futures):
+            exc = fut.exception()
+            if exc is None:
+                continue
+            if isinstance(exc, DockerUnavailableError) or not isinstance(exc, SRLError):
+                for f in futures:
+                    f.cancel()
+                raise exc
+            failures.append(f"{futures[fut].instance_id}: {exc}")
+    bar.close()
+    if failures:
+        with open(run_dir / "errors.log", "a", encoding="utf-8") as fh:
+            fh.write("".join(f"{line}\n" for line in failures))
+        print(f"{len(failures)} task(s) could not run (see {run_dir / 'errors.log'}); rerun the same command "
+              "to retry them", file=sys.stderr)
+    summary = summarize(run_dir, samples=samples, model=(record or {}).get("model", getattr(policy, "name", "")))
+    summary["not_run"] = len(failures)
+    write_json(run_dir / "summary.json", summary)
+    write_predictions(run_dir, samples=samples, model=summary["model"])
+    return summary
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="eval", unit="episode", disable=not enabled, dynamic_ncols=True)
+
+
+def read_reports(run_dir: str | Path) -> list[dict]:
+    reports = []
+    for path in sorted(Path(run_dir).rglob("report.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("schema") == REPORT_SCHEMA:
+            reports.append(data)
+    return sorted(reports, key=lambda r: (r["instance_id"], r["sample"]))
+
+
+def summarize(run_dir: str | Path, *, samples: int = 1, model: str = "") -> dict:
+    """The run's numbers from its reports: resolved rate (all episodes) with a 95% Wilson interval,
+    pass@k per task averaged over tasks (k > 1), mean steps, format-error rate (per step), stop reasons."""
+    reports = read_reports(run_dir)
+    n = len(reports)
+    res = sum(r["resolved"] for r in reports)
+    steps = sum(r["steps"] for r in reports)
+    per_task: dict[str, list[bool]] = {}
+    for r in reports:
+        per_task.setdefault(r["instance_id"], []).append(bool(r["resolved"]))
+    rewards = [x for r in reports for x in r.get("rewards") or []]
+    summary = {
+        "schema": SUMMARY_SCHEMA, "model": model, "tasks": len(per_task), "samples": samples, "episodes": n,
+        "resolved": res, "resolved_rate": res / n if n else 0.0, "ci95": list(wilson_interval(res, n)),
+        "mean_steps": steps / n if n else 0.0,
+        "format_error_rate": sum(r["format_errors"] for r in reports) / steps if steps else 0.0,
+        "stop_reasons": _count(r["stop_reason"] for r in reports),
+        "statuses": _count(r["status"] for r in reports),
+        "mean_step_reward": sum(rewards) / len(rewards) if rewards else None,
+        "per_task": {iid: {"samples": len(v), "resolved": sum(v)} for iid, v in per_task.items()},
+    }
+    if samples > 1 and per_task:
+        ks = sorted({1, samples} | {k for k in (2, 4, 8, 16, 32) if k < samples})
+        summary["pass_at_k"] = {
+            str(k): sum(pass_at_k(len(v), sum(v), k) for v in per_task.values() if len(v) >= k)
+            / max(1, sum(len(v) >= k for v in per_task.values())) for k in ks}
+    return summary
+
+
+def _count(values) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in values:
+        out[v] = out.get(v, 0) + 1
+    return dict(sorted(out.items()))
+
+
+def write_predictions(run_dir: str | Path, *, samples: int = 1, model: str = "") -> Path:
+    """predictions.jsonl in SWE-bench's format (instance_id, model_name_or_path, model_patch), sample 0."""
+    run_dir = Path(run_dir)
+    lines = []
+    for trace in load_traces(run_dir):
+        if trace.sample == 0:
+            lines.append(json.dumps({"instance_id": trace.instance_id, "model_name_or_path": model or trace.model,
+                                     "model_patch": trace.patch}, ensure_ascii=False))
+    path = run_dir / "predictions.jsonl"
+    path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def load_traces(run_dir: str | Path) -> list[Trace]:
+    traces = [Trace.read(p) for p in Path(run_dir).rglob("trace.json")]
+    return sorted(traces, key=lambda t: (t.instance_id, t.sample))
+
+
+def load_run(run_dir: str | Path) -> tuple[list[Trace], dict | None]:
+    """A run's traces and its summary (None when the run has not been summarised yet)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise InputError(f"{run_dir}: no such run directory (make one with `srl eval ... -o {run_dir}`)")
+    traces = load_traces(run_dir)
+    if not traces:
+        raise InputError(f"{run_dir}: no trace.json files below it; is this an `srl eval` run directory?")
+    path = run_dir / "summary.json"
+    summary = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    return traces, summary
+
+
+def config_record(**kw) -> dict:
+    """What config.json stores about a run besides the sample count (plain values only)."""
+    agent = kw.pop("agent", None)
+    if agent is not None:
+        kw["agent"] = {k: v for k, v in asdict(agent).items() if k != "prompt"}
+        kw["agent"]["prompt"] = {k: v for k, v in asdict(agent.prompt).items() if k != "system_prompt"}
+    return kw
+
+
+def evaluate_steps(policy: Policy, data_dir: str | Path, *, split: str = "validation", limit: int | None = None,
+                   batch_size: int = 8, progress: bool = True) -> dict:
+    """The paper's validation metric: mean step reward (and parse rate) of the policy on step examples."""
+    from datasets import DatasetDict, load_from_disk
+
+    from srl_agent.actions import parse_completion
+    from srl_agent.policy.base import generate_batch
+    from srl_agent.reward import step_reward
+
+    try:
+        data = load_from_disk(str(data_dir))
+    except (FileNotFoundError, ValueError) as exc:
+        raise InputError(f"{data_dir}: not a step-example dataset ({exc}); make one with `srl traj split`") from None
+    if isinstance(data, DatasetDict):
+        if split not in data:
+            raise InputError(f"{data_dir} has no split {split!r} (it has: {', '.join(data)}); pass --split")
+        data = data[split]
+    if limit is not None:
+        data = data.select(range(min(limit, len(data))))
+    if len(data) == 0:
+        raise InputError(f"{data_dir} [{split}]: no step examples")
+    bar = _progress(len(data), progress)
+    by_tool: dict[str, list[tuple[float, bool]]] = {}
+    for start in range(0, len(data), max(1, batch_size)):
+        rows = data[start: start + batch_size]
+        outputs = generate_batch(policy, rows["prompt"])
+        for out, expert, tool in zip(outputs, rows["expert_action"], rows.get("tool") or [None] * len(outputs)):
+            by_tool.setdefault(tool or "?", []).append((step_reward(out, expert), parse_completion(out).ok))
+        bar.update(len(outputs))
+    bar.close()
+    scores = [x for v in by_tool.values() for x in v]
+
+    def stats(v: list[tuple[float, bool]]) -> dict:
+        return {"n": len(v), "mean_reward": sum(r for r, _ in v) / len(v), "parse_rate": sum(ok for _, ok in v) / len(v)}
+
+    return {"schema": "srl-eval-steps/1", "model": getattr(policy, "name", ""), "data": str(data_dir), "split": split,
+            "examples": len(scores), **{k: v for k, v in stats(scores).items() if k != "n"},
+            "by_tool": {k: stats(v) for k, v in sorted(by_tool.items())}}

@@ -1,0 +1,115 @@
+"""Trace / TraceStep: what the student did in one episode, with the grade; versioned JSON on disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from srl_agent.errors import InputError
+
+TRACE_SCHEMA = "srl-trace/1"
+
+# Why an episode ended. "expert" marks a trace made from a canonical trajectory (the viewer renders both).
+STOP_REASONS = ("submitted", "step_limit", "context_limit", "time_limit", "policy_error", "sandbox_error", "expert")
+
+
+@dataclass
+class TraceStep:
+    """One turn: the raw output, what it parsed into (or why it did not) and what the sandbox answered."""
+
+    index: int
+    raw_output: str
+    think: str | None = None
+    action: str | None = None          # canonical call text; None when the output was malformed
+    tool: str | None = None
+    format_error: str | None = None
+    observation: str = ""
+    exit_code: int | None = None
+    timed_out: bool = False
+    exec_seconds: float = 0.0
+    gen_seconds: float = 0.0
+    expert_action: str | None = None   # the expert's action at the same step index, when known
+    reward: float | None = None        # step reward of this output against expert_action
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TraceStep":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass
+class Trace:
+    """An episode of the student on one task (or a canonical trajectory rendered as one)."""
+
+    instance_id: str
+    steps: list[TraceStep] = field(default_factory=list)
+    stop_reason: str = ""
+    stop_detail: str = ""
+    patch: str = ""
+    grade: dict | None = None          # GradeReport.to_dict() of the final patch; None if not graded
+    problem_statement: str = ""
+    model: str = ""
+    sample: int = 0
+    wall_seconds: float = 0.0
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def resolved(self) -> bool | None:
+        if self.grade is None:
+            return None
+        return bool(self.grade.get("resolved"))
+
+    @property
+    def status(self) -> str:
+        """One word for the viewer's filters: resolved / unresolved / error / ungraded."""
+        if self.grade is None:
+            return "ungraded"
+        if self.grade.get("infra_error") or str(self.grade.get("status", "")).upper() == "ERROR":
+            return "error"
+        return "resolved" if self.grade.get("resolved") else "unresolved"
+
+    @property
+    def format_errors(self) -> int:
+        return sum(1 for s in self.steps if s.format_error is not None)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["steps"] = [s.to_dict() for s in self.steps]
+        return {"schema": TRACE_SCHEMA, **d}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Trace":
+        schema = d.get("schema")
+        if schema != TRACE_SCHEMA:
+            raise InputError(f"not a trace (schema {schema!r}, expected {TRACE_SCHEMA!r})")
+        names = {f.name for f in fields(cls)} - {"steps"}
+        kw = {k: v for k, v in d.items() if k in names}
+        return cls(steps=[TraceStep.from_dict(s) for s in d.get("steps") or []], **kw)
+
+    def write(self, path: str | Path) -> None:
+        write_json(path, self.to_dict())
+
+    @classmethod
+    def read(cls, path: str | Path) -> "Trace":
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError(f"{path}: cannot read trace ({exc})") from None
+        if not isinstance(data, dict):
+            raise InputError(f"{path}: not a trace object")
+        return cls.from_dict(data)
+
+
+def write_json(path: str | Path, data) -> None:
+    """Write atomically (temp file + rename), so an interrupted run never leaves half a file behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)

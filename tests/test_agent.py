@@ -1,0 +1,167 @@
+"""The agent loop: stop reasons, format errors, prompts as in training; and a real episode in a container."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from srl_agent.actions import Action, format_completion
+from srl_agent.agent import Agent, AgentConfig, format_error_message, run_episode
+from srl_agent.errors import SandboxError
+from srl_agent.policy.scripted import DeterministicPolicy, completions_for
+from srl_agent.prompts import PromptConfig, build_step_messages
+from srl_agent.task import Task
+from srl_agent.trajectory import Step
+
+
+@dataclass
+class _Obs:
+    output: str
+    exit_code: int | None = 0
+    timed_out: bool = False
+    truncated: bool = False
+    duration: float = 0.01
+
+
+class FakeSandbox:
+    """Unit-test stand-in for srl_agent.sandbox.Sandbox: echoes commands, 'creates' files into a patch."""
+
+    def __init__(self, fail_on: str | None = None) -> None:
+        self.calls: list[Action] = []
+        self.files: dict[str, str] = {}
+        self.fail_on = fail_on
+
+    def execute(self, action: Action, timeout=None) -> _Obs:
+        self.calls.append(action)
+        if self.fail_on and action.args.get("command") == self.fail_on:
+            raise SandboxError("container died")
+        if action.tool == "str_replace_editor" and action.args["command"] == "create":
+            self.files[action.args["path"]] = action.args["file_text"]
+            return _Obs(f"File created successfully at: {action.args['path']}")
+        if action.tool == "submit":
+            return _Obs(self.diff())
+        return _Obs(f"$ {action.args.get('command', '')}\nok", exit_code=0)
+
+    def diff(self) -> str:
+        return "".join(f"diff --git a{p} b{p}\n+{t}\n" for p, t in sorted(self.files.items()))
+
+
+def _grader(task, patch, sandbox=None):
+    return {"status": "FULL" if "fixed" in patch else "NO", "resolved": "fixed" in patch, "tests": {}}
+
+
+TASK = Task("demo__t-1", problem_statement="Make f() return 2.")
+
+
+def test_scripted_policy_stops_on_submit_and_is_graded():
+    policy = DeterministicPolicy(completions_for([Action.bash("cat f.py"),
+                                                  Action.editor("create", "/testbed/f.py", file_text="fixed"),
+                                                  Action.submit(), Action.bash("never reached")]))
+    sandbox = FakeSandbox()
+    trace = run_episode(TASK, policy, sandbox, AgentConfig(max_steps=10), grader=_grader)
+    assert trace.stop_reason == "submitted"
+    assert [s.tool for s in trace.steps] == ["bash", "str_replace_editor", "submit"]
+    assert len(sandbox.calls) == 3
+    assert trace.resolved is True and "fixed" in trace.patch
+
+
+def test_policy_that_never_submits_stops_at_the_step_limit():
+    policy = DeterministicPolicy(completions_for([Action.bash("ls")]), cycle=True)
+    trace = run_episode(TASK, policy, FakeSandbox(), AgentConfig(max_steps=4), grader=_grader)
+    assert trace.stop_reason == "step_limit"
+    assert len(trace.steps) == 4
+    assert trace.resolved is False
+
+
+def test_malformed_outputs_are_counted_and_answered_with_the_expected_format():
+    ok = format_completion("look around", Action.bash("ls"))
+    outputs = ["no think block at all", ok, "<think>x</think> <function=bash>\n</function>", ok,
+               format_completion("done", Action.submit())]
+    policy = DeterministicPolicy(outputs)
+    sandbox = FakeSandbox()
+    trace = run_episode(TASK, policy, sandbox, AgentConfig(), grader=_grader)
+    assert trace.format_errors == 2
+    assert [s.format_error is not None for s in trace.steps] == [True, False, True, False, False]
+    assert len(sandbox.calls) == 3  # malformed outputs never reach the sandbox
+    first = trace.steps[0]
+    assert first.action is None and "must start with <think>" in first.format_error
+    assert first.observation == format_error_message(first.format_error)
+    # The next prompt shows the malformed output and the error, so the model can correct itself.
+    second_prompt = policy.prompts[1]
+    assert second_prompt[-2] == {"role": "assistant", "content": "no think block at all"}
+    assert "could not be parsed" in second_prompt[-1]["content"]
+    # After a well-formed step the error is no longer shown: the prompt is the training prompt again.
+    assert "could not be parsed" not in policy.prompts[2][-1]["content"]
+
+
+def test_prompt_is_the_training_prompt_over_the_students_own_steps():
+    actions = [Action.bash("ls"), Action.bash("cat a.py"), Action.bash("grep -n x a.py"), Action.submit()]
+    policy = DeterministicPolicy(completions_for(actions))
+    config = AgentConfig(prompt=PromptConfig(context_rounds=2))
+    run_episode(TASK, policy, FakeSandbox(), config, grader=_grader)
+    history = [Step(thought=f"Step {i + 1}.", action=a, observation=f"$ {a.args['command']}\nok", exit_code=0)
+               for i, a in enumerate(actions[:3])]
+    assert policy.prompts[3] == build_step_messages(TASK.problem_statement, history, config.prompt)
+    assert policy.prompts[0] == build_step_messages(TASK.problem_statement, [], config.prompt)
+
+
+def test_context_limit_stops_before_generating():
+    policy = DeterministicPolicy(completions_for([Action.bash("echo " + "x" * 500)]), cycle=True)
+    config = AgentConfig(max_prompt_chars=len(policy.outputs[0]) * 3 + 3000, prompt=PromptConfig(context_rounds=-1))
+    trace = run_episode(TASK, policy, FakeSandbox(), config, grader=_grader)
+    assert trace.stop_reason == "context_limit"
+    assert 1 <= len(trace.steps) < 30
+
+
+def test_wall_clock_limit():
+    ticks = iter(range(1000))
+    policy = DeterministicPolicy(completions_for([Action.bash("ls")]), cycle=True)
+    agent = Agent(policy, FakeSandbox(), AgentConfig(time_limit_s=10), grader=_grader, clock=lambda: next(ticks))
+    trace = agent.run(TASK)
+    assert trace.stop_reason == "time_limit"
+    assert 2 <= len(trace.steps) <= 6
+
+
+def test_exhausted_script_and_sandbox_failure_are_stop_reasons_not_crashes():
+    trace = run_episode(TASK, DeterministicPolicy(completions_for([Action.bash("ls")])), FakeSandbox(),
+                        grader=_grader)
+    assert trace.stop_reason == "policy_error" and len(trace.steps) == 1
+    policy = DeterministicPolicy(completions_for([Action.bash("boom")]), cycle=True)
+    trace = run_episode(TASK, policy, FakeSandbox(fail_on="boom"), grader=_grader)
+    assert trace.stop_reason == "sandbox_error" and "container died" in trace.stop_detail
+
+
+# ---- the real thing: a bundled task in its container, graded by running its tests ----------------------------
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_replayed_expert_resolves_a_real_task_in_a_container(docker_engine):
+    """The loop, the sandbox tools and grading agree: replaying the gold patch as editor calls resolves."""
+    from conftest_eval import real_task_and_solution
+
+    task, actions = real_task_and_solution()
+    from srl_agent.tasks import task_sandbox
+
+    policy = DeterministicPolicy(completions_for(actions + [Action.submit()]))
+    with task_sandbox(task) as sandbox:
+        trace = run_episode(task, policy, sandbox, AgentConfig(max_steps=len(actions) + 3))
+    assert trace.stop_reason == "submitted"
+    assert trace.format_errors == 0
+    assert trace.patch.strip()
+    assert trace.resolved is True, trace.grade
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_unchanged_repo_is_not_resolved_in_a_container(docker_engine):
+    from conftest_eval import real_task_and_solution
+    from srl_agent.tasks import task_sandbox
+
+    task, _ = real_task_and_solution()
+    policy = DeterministicPolicy(completions_for([Action.bash("git status --short")]), cycle=True)
+    with task_sandbox(task) as sandbox:
+        trace = run_episode(task, policy, sandbox, AgentConfig(max_steps=2))
+    assert trace.stop_reason == "step_limit"
+    assert trace.patch.strip() == ""
+    assert trace.resolved is False
