@@ -1,0 +1,148 @@
+"""Chat-message histories (system / user / assistant [/ tool]) turned into steps; shared by several importers.
+
+An assistant message carries its action in one of three ways, tried in this order: structured OpenAI
+`tool_calls`; an XML-style `<function=NAME>` call in the text (the last one when there are several, as the
+scaffolds execute one); a fenced code block (the last one). The reply to the action is the matching `tool`
+message, or else the next user message (known prefixes such as "OBSERVATION:" removed). Assistant messages
+without an action add their text to the next step's thought.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from srl_agent.actions import SUBMIT, Action
+from srl_agent.trajectory.formats.base import (RecordError, content_text, decode_json_field, fenced_blocks,
+                                               make_step, tool_call_action, unknown_tool, xml_calls)
+from srl_agent.trajectory.schema import Step
+
+_OBS_PREFIXES = ("OBSERVATION:\n", "OBSERVATION:", "Observation: ", "Observation:\n")
+_EXEC_RESULT_RE = re.compile(r"^EXECUTION RESULT of \[[\w\-]+\]:\n?")
+_RETURNCODE_RE = re.compile(r"^\s*<returncode>(-?\d+)</returncode>\s*\n?<output>\n?(.*?)\n?</output>\s*$", re.DOTALL)
+
+
+def split_observation(text: str) -> tuple[str, int | None]:
+    """Remove a scaffold's observation wrapper; returns (output, exit code when the wrapper gives one)."""
+    m = _RETURNCODE_RE.match(text)
+    if m:
+        return m.group(2), int(m.group(1))
+    m = _EXEC_RESULT_RE.match(text)
+    if m:
+        return text[m.end():], None
+    for prefix in _OBS_PREFIXES:
+        if text.startswith(prefix):
+            return text[len(prefix):], None
+    return text, None
+
+
+def default_command(cmd: str) -> list[Action]:
+    """A fenced command: `submit` alone is the submit tool; anything else runs verbatim in bash."""
+    if cmd.strip() == "submit":
+        return [Action(SUBMIT, {})]
+    return [Action.bash(cmd)]
+
+
+def default_call(name: str, args: Any, field: str) -> Action:
+    action = tool_call_action(name, args, field)
+    if action is None:
+        raise unknown_tool(field, name)
+    return action
+
+
+@dataclass
+class ChatStyle:
+    """How one format reads actions out of assistant messages."""
+
+    call: Callable[[str, Any, str], Action] = default_call
+    command: Callable[[str], list[Action]] = default_command
+    fence_languages: tuple[str, ...] | None = None  # None: any language
+    use_xml: bool = True
+    use_fences: bool = True
+
+
+@dataclass
+class ChatResult:
+    task_text: str
+    steps: list[Step] = field(default_factory=list)
+    system: str = ""
+
+
+def _message_actions(msg: dict, i: int, where: str, style: ChatStyle) -> tuple[str, list[tuple[Action, str | None]]]:
+    """(thought, [(action, tool_call_id)]) for one assistant message."""
+    text = content_text(msg.get("content"), f"{where}[{i}].content")
+    calls = msg.get("tool_calls")
+    if calls:
+        calls = decode_json_field(calls, f"{where}[{i}].tool_calls")
+        if not isinstance(calls, list):
+            raise RecordError(f"{where}[{i}].tool_calls", "expected a list")
+        out = []
+        for j, call in enumerate(calls):
+            f = f"{where}[{i}].tool_calls[{j}]"
+            fn = call.get("function") if isinstance(call, dict) else None
+            if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+                raise RecordError(f"{f}.function", "missing or without a name")
+            out.append((style.call(fn["name"], fn.get("arguments"), f"{f}.function"), call.get("id")))
+        return text, out
+    if style.use_xml:
+        found = xml_calls(text)
+        if found:
+            start, name, params = found[-1]
+            return text[:found[0][0]], [(style.call(name, params, f"{where}[{i}].content"), None)]
+    if style.use_fences:
+        blocks = [b for b in fenced_blocks(text)
+                  if style.fence_languages is None or b[1] in style.fence_languages]
+        if blocks:
+            start, _lang, body = blocks[-1]
+            return text[:start], [(a, None) for a in style.command(body)]
+    return text, []
+
+
+def parse_chat(messages: Any, where: str = "messages", style: ChatStyle | None = None) -> ChatResult:
+    style = style or ChatStyle()
+    if not isinstance(messages, list):
+        raise RecordError(where, f"expected a list of messages, got {type(messages).__name__}")
+    result = ChatResult(task_text="")
+    pending: list[tuple[Step, str | None]] = []  # steps of the last assistant message, awaiting output
+    carry = ""
+    seen_task = False
+    for i, msg in enumerate(messages):
+        if not isinstance(msg, dict):
+            raise RecordError(f"{where}[{i}]", f"expected an object, got {type(msg).__name__}")
+        role = msg.get("role")
+        if not isinstance(role, str):
+            raise RecordError(f"{where}[{i}].role", "missing or not a string")
+        if msg.get("is_demo"):
+            continue
+        if role == "system":
+            result.system = content_text(msg.get("content"), f"{where}[{i}].content")
+        elif role == "assistant" or role == "ai":
+            thought, actions = _message_actions(msg, i, where, style)
+            if not actions:
+                carry += thought.strip() + "\n\n" if thought.strip() else ""
+                continue
+            pending = []
+            for action, call_id in actions:
+                step = make_step(carry + thought, action)
+                carry, thought = "", ""
+                result.steps.append(step)
+                pending.append((step, call_id))
+        elif role in ("user", "tool", "function"):
+            text = content_text(msg.get("content"), f"{where}[{i}].content")
+            if not seen_task and role == "user":
+                result.task_text, seen_task = text, True
+                continue
+            if not pending:
+                continue
+            call_id = msg.get("tool_call_id") or (msg.get("tool_call_ids") or [None])[0]
+            # A tool reply names its call; a plain user reply answers the message's last (executed) action.
+            fallback = 0 if role == "tool" else len(pending) - 1
+            at = next((k for k, (_s, c) in enumerate(pending) if call_id is not None and c == call_id), fallback)
+            target = pending.pop(at)
+            output, code = split_observation(text)
+            target[0].observation = make_step("", target[0].action, output).observation
+            target[0].exit_code = code
+            if role != "tool":
+                pending = []
+    return result
