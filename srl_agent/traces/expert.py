@@ -3,7 +3,6 @@ action at the same step index and the step reward against it."""
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Iterable
 
@@ -12,17 +11,9 @@ from srl_agent.traces.schema import Trace, TraceStep
 
 
 def step_reward(completion: str, expert_action: str) -> float:
-    """The SRL step reward of a raw completion: similarity of its action to the expert's, -1 if malformed.
-    Uses srl_agent.reward when it is there so the numbers are the trainer's."""
-    try:
-        from srl_agent.reward import step_reward as reward_fn
-    except ImportError:
-        from srl_agent.actions import parse_completion
+    """The trainer's step reward (srl_agent.reward): action similarity to the expert's, -1 if malformed."""
+    from srl_agent.reward import step_reward as reward_fn
 
-        parsed = parse_completion(completion)
-        if not parsed.ok:
-            return -1.0
-        return difflib.SequenceMatcher(None, render(parsed.action), expert_action, autojunk=False).ratio()
     return float(reward_fn(completion, expert_action))
 
 
@@ -60,6 +51,7 @@ def annotate(trace: Trace, actions: list[str] | None) -> Trace:
     for step in trace.steps:
         if step.index < len(actions):
             step.expert_action = actions[step.index]
-            step.reward = round(step_reward(step.raw_output, step.expert_action), 4) if step.raw_output else (
-                round(difflib.SequenceMatcher(None, step.action or "", step.expert_action, autojunk=False).ratio(), 4))
+            # A trace made from a trajectory has no raw output: score its canonical action as a completion.
+            raw = step.raw_output or (f"<think>\n{(step.think or '').strip() or '-'}\n</think>\n{step.action}" if step.action else "")
+            step.reward = round(step_reward(raw, step.expert_action), 4)
     return trace

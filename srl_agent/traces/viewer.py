@@ -10,6 +10,7 @@ import json
 from html import escape
 from typing import Sequence
 
+from srl_agent.actions import FormatError, parse_call
 from srl_agent.traces.schema import Trace, TraceStep
 
 LONG_OBSERVATION_CHARS = 1200
@@ -48,8 +49,9 @@ font:12px/1.4 var(--mono);white-space:pre-wrap;word-break:break-word;max-height:
 .pair{display:grid;grid-template-columns:1fr 1fr;gap:10px}.pair.single{grid-template-columns:1fr}
 del.d{background:#ffcecb;text-decoration:none}ins.i{background:#aceebb;text-decoration:none}
 .reward{font-weight:600}.fmt{color:var(--bad);font-weight:600}
-pre.diff .a{background:var(--add);display:block}pre.diff .r{background:var(--del);display:block}
-pre.diff .h{color:var(--blue);display:block}pre.diff .f{font-weight:700;display:block}
+pre.diff span{display:block;min-height:1.4em}pre.diff .a{background:var(--add)}pre.diff .r{background:var(--del)}
+pre.diff .h{color:var(--blue)}pre.diff .f{font-weight:700}
+table.grade th{width:180px}
 .tools button{font-size:12px;border:1px solid var(--line);background:var(--card);border-radius:5px;cursor:pointer;margin-right:4px}
 """
 
@@ -98,9 +100,9 @@ def patch_html(patch: str) -> str:
     out = []
     for line in patch.splitlines():
         cls = ("f" if line.startswith(("diff ", "+++", "---", "index ", "new file")) else
-               "h" if line.startswith("@@") else "a" if line.startswith("+") else "r" if line.startswith("-") else "")
-        out.append(f'<span class="{cls}">{escape(line)}</span>' if cls else escape(line))
-    return '<pre class="diff">' + "\n".join(out) + "</pre>"
+               "h" if line.startswith("@@") else "a" if line.startswith("+") else "r" if line.startswith("-") else "c")
+        out.append(f'<span class="{cls}">{escape(line)}</span>')
+    return '<pre class="diff">' + "".join(out) + "</pre>"
 
 
 def _observation_html(text: str) -> str:
@@ -110,13 +112,22 @@ def _observation_html(text: str) -> str:
     return f"<pre>{escape(text)}</pre>"
 
 
+def _action_brief(action_text: str) -> str:
+    """One line for a step's summary: the tool and its main arguments, not the XML."""
+    try:
+        action = parse_call(action_text, tools=None)
+    except FormatError:
+        return action_text.replace("\n", " ")[:160]
+    if action.tool == "str_replace_editor":
+        return f"{action.args.get('command', '')} {action.args.get('path', '')}"
+    return " ".join(v.replace("\n", " ⏎ ") for v in action.args.values())[:160]
+
+
 def _summary_line(step: TraceStep) -> str:
     if step.format_error is not None:
         what = f'<span class="fmt">format error</span> {escape(step.format_error)}'
     else:
-        first = (step.action or "").split("\n")
-        body = " ".join(x for x in first[1:-1])[:140]
-        what = f"{escape(step.tool or '?')} {escape(body)}"
+        what = f"<b>{escape(step.tool or '?')}</b> {escape(_action_brief(step.action or ''))}"
     reward = f' · <span class="reward">r={step.reward:.2f}</span>' if step.reward is not None else ""
     return f"#{step.index + 1} · {what}{reward}"
 
@@ -143,19 +154,35 @@ def step_html(step: TraceStep) -> str:
             f"<summary>{_summary_line(step)}</summary><div class=\"step-body\">{''.join(parts)}</div></details></li>")
 
 
+def _tests_html(tests_status: dict) -> str:
+    """SWE-bench's tests_status ({FAIL_TO_PASS: {success: [...], failure: [...]}, ...}) as one table."""
+    rows = []
+    for group, result in tests_status.items():
+        if not isinstance(result, dict):
+            continue
+        for outcome, cls in (("success", "resolved"), ("failure", "unresolved")):
+            for test in result.get(outcome) or []:
+                label = "pass" if outcome == "success" else "fail"
+                rows.append(f'<tr><td>{escape(str(group))}</td><td><code>{escape(str(test))}</code></td>'
+                            f'<td><span class="badge {cls}">{label}</span></td></tr>')
+    if not rows:
+        return ""
+    return f'<table class="tests"><tr><th>group</th><th>test</th><th>result</th></tr>{"".join(rows)}</table>'
+
+
 def _grade_html(grade: dict | None) -> str:
     if grade is None:
         return '<p class="meta">not graded</p>'
     rows = []
     for key, value in grade.items():
-        if isinstance(value, dict) and value and all(not isinstance(v, (dict, list)) for v in value.values()):
-            inner = "".join(f"<tr><td><code>{escape(str(k))}</code></td><td>{escape(str(v))}</td></tr>"
-                            for k, v in value.items())
-            rows.append(f"<tr><th>{escape(key)}</th><td><table>{inner}</table></td></tr>")
-        else:
-            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, indent=1)
-            rows.append(f"<tr><th>{escape(key)}</th><td><pre>{escape(text)}</pre></td></tr>")
-    return f'<table class="grade">{"".join(rows)}</table>'
+        if key in ("tests_status", "test_output", "schema") or value in (None, "", {}, []):
+            continue
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        rows.append(f"<tr><th>{escape(str(key))}</th><td>{escape(text)}</td></tr>")
+    out = f'<table class="grade">{"".join(rows)}</table>' + _tests_html(grade.get("tests_status") or {})
+    if grade.get("test_output"):
+        out += f"<details><summary>test output</summary><pre>{escape(grade['test_output'])}</pre></details>"
+    return out
 
 
 def task_html(trace: Trace, n: int) -> str:
