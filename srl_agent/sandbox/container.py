@@ -1,0 +1,245 @@
+"""Where commands run: one labelled, resource-limited container (start, exec, files, stop, is_alive) and the
+cleanup that cannot be forgotten (a registry of live containers, an atexit hook, SIGINT/SIGTERM, `gc`)."""
+
+from __future__ import annotations
+
+import atexit
+import io
+import os
+import signal
+import tarfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from srl_agent.errors import DockerUnavailableError, SandboxError
+
+LABEL = "srl-agent"  # every container we start carries `srl-agent=1`; `srl env gc` removes them all
+TOOLS_DIR = "/usr/local/lib/srl-agent"
+_TOOL_FILES = ("editor.py", "state.py")
+
+_client = None
+_client_lock = threading.Lock()
+
+
+def docker_client():
+    """One shared Docker SDK client (its HTTP pool is thread-safe); a clear error when no engine answers."""
+    global _client
+    with _client_lock:
+        if _client is None:
+            import docker
+
+            try:
+                client = docker.from_env(timeout=120)
+                client.ping()
+            except Exception as exc:  # docker raises several unrelated types for "no engine"
+                raise DockerUnavailableError(
+                    f"no Docker engine answers ({exc}); run `srl env setup` (or `make setup`)") from None
+            _client = client
+        return _client
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """How to start a sandbox container: the image and its limits. Defaults are the safe ones."""
+
+    image: str
+    memory: str = "2g"
+    cpus: float = 1.0
+    pids_limit: int = 512
+    network: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+
+
+class Container:
+    """A started container whose PID 1 is an init that reaps orphans and sleeps; work happens in exec'd processes."""
+
+    def __init__(self, container_id: str, spec: ContainerSpec):
+        self.id = container_id
+        self.spec = spec
+
+    @classmethod
+    def start(cls, spec: ContainerSpec) -> "Container":
+        import docker
+
+        api = docker_client().api
+        host_config = api.create_host_config(
+            mem_limit=spec.memory, memswap_limit=spec.memory, nano_cpus=int(spec.cpus * 1e9),
+            pids_limit=spec.pids_limit, network_mode="bridge" if spec.network else "none", init=True,
+            security_opt=["no-new-privileges"],
+        )
+        labels = {LABEL: "1", f"{LABEL}.pid": str(os.getpid()), **spec.labels}
+        try:
+            created = api.create_container(spec.image, command=["sleep", "infinity"], labels=labels,
+                                           host_config=host_config, environment=spec.env or None, user="root",
+                                           network_disabled=not spec.network)
+        except docker.errors.ImageNotFound:
+            raise SandboxError(f"image {spec.image!r} not found: build it first (`srl env setup` builds the "
+                               "base image)") from None
+        except docker.errors.APIError as exc:
+            raise SandboxError(f"could not create a container from {spec.image!r}: {exc.explanation}") from None
+        container = cls(created["Id"], spec)
+        _register(container)
+        try:
+            api.start(container.id)
+            container.put_files(TOOLS_DIR, {name: (Path(__file__).parent / "incontainer" / name).read_bytes()
+                                            for name in _TOOL_FILES})
+        except Exception:
+            container.remove()
+            raise
+        return container
+
+    def exec(self, cmd: list[str], *, user: str = "root", workdir: str | None = None) -> tuple[int, bytes]:
+        """Run one process to completion (a fresh `docker exec`: ~50 ms; used only outside the hot path)."""
+        api = docker_client().api
+        try:
+            ex = api.exec_create(self.id, cmd, user=user, workdir=workdir, stdout=True, stderr=True)
+            output = api.exec_start(ex["Id"])
+            return api.exec_inspect(ex["Id"]).get("ExitCode") or 0, output
+        except Exception as exc:
+            raise SandboxError(f"docker exec in {self.id[:12]} failed: {exc}") from None
+
+    def open_exec_socket(self, cmd: list[str], *, user: str, workdir: str | None = None):
+        """Start an interactive exec and return (exec_id, raw socket): stdin in, multiplexed output frames out."""
+        api = docker_client().api
+        ex = api.exec_create(self.id, cmd, user=user, workdir=workdir, stdin=True, stdout=True, stderr=True)
+        sock = api.exec_start(ex["Id"], socket=True)
+        return ex["Id"], getattr(sock, "_sock", sock)
+
+    def exec_exit_code(self, exec_id: str) -> int | None:
+        try:
+            info = docker_client().api.exec_inspect(exec_id)
+        except Exception:
+            return None
+        return None if info.get("Running") else info.get("ExitCode")
+
+    def put_files(self, directory: str, files: dict[str, bytes], mode: int = 0o644) -> None:
+        """Copy files into a directory of the container (created if missing) through the archive API."""
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            parts = [p for p in directory.strip("/").split("/") if p]
+            for i in range(1, len(parts) + 1):
+                info = tarfile.TarInfo("/".join(parts[:i]))
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(info)
+            for name, data in files.items():
+                info = tarfile.TarInfo("/".join([*parts, name]))
+                info.size, info.mode = len(data), mode
+                tar.addfile(info, io.BytesIO(data))
+        if not docker_client().api.put_archive(self.id, "/", buf.getvalue()):
+            raise SandboxError(f"could not copy files into {self.id[:12]}:{directory}")
+
+    def read_text(self, path: str) -> str | None:
+        """A small file's text through the archive API (no exec), or None when it does not exist."""
+        import docker
+
+        try:
+            stream, _ = docker_client().api.get_archive(self.id, path)
+            data = b"".join(stream)
+        except docker.errors.NotFound:
+            return None
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            member = tar.next()
+            f = tar.extractfile(member) if member else None
+            return f.read().decode("utf-8", "replace") if f else None
+
+    def is_alive(self) -> bool:
+        try:
+            return bool(docker_client().api.inspect_container(self.id)["State"]["Running"])
+        except Exception:
+            return False
+
+    def restart(self) -> None:
+        """Kill every process (PID 1 included) and start again; the file system is kept."""
+        try:
+            docker_client().api.restart(self.id, timeout=0)
+        except Exception as exc:
+            raise SandboxError(f"could not restart container {self.id[:12]}: {exc}") from None
+
+    def remove(self) -> None:
+        _unregister(self.id)
+        _remove_ids([self.id])
+
+
+# --- cleanup that cannot be forgotten -------------------------------------------------------------------------
+
+_live: dict[str, Container] = {}
+_live_lock = threading.Lock()
+_hooks_installed = False
+
+
+def _register(container: Container) -> None:
+    global _hooks_installed
+    with _live_lock:
+        _live[container.id] = container
+        if not _hooks_installed:
+            _hooks_installed = True
+            atexit.register(remove_all_started)
+            _install_signal_handlers()
+
+
+def _unregister(container_id: str) -> None:
+    with _live_lock:
+        _live.pop(container_id, None)
+
+
+def _remove_ids(ids: list[str]) -> None:
+    import docker
+
+    def rm(cid: str) -> None:
+        try:
+            docker_client().api.remove_container(cid, force=True)
+        except docker.errors.NotFound:
+            pass
+        except Exception:  # best effort at exit; `srl env gc` catches what is left
+            pass
+
+    if len(ids) == 1:
+        rm(ids[0])
+    elif ids:
+        with ThreadPoolExecutor(max_workers=min(16, len(ids))) as ex:
+            list(ex.map(rm, ids))
+
+
+def remove_all_started() -> int:
+    """Remove every container this process started and has not removed yet (the atexit / signal hook)."""
+    with _live_lock:
+        ids = list(_live)
+        _live.clear()
+    _remove_ids(ids)
+    return len(ids)
+
+
+def _install_signal_handlers() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return  # signal handlers can only be set from the main thread; atexit still covers normal exits
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(signum)
+        if previous is signal.SIG_IGN or previous is None:
+            continue
+
+        def handler(sig, frame, previous=previous):
+            remove_all_started()
+            if callable(previous):
+                previous(sig, frame)
+            elif sig == signal.SIGINT:
+                raise KeyboardInterrupt
+            else:
+                raise SystemExit(128 + sig)
+
+        try:
+            signal.signal(signum, handler)
+        except ValueError:
+            return
+
+
+def gc() -> list[str]:
+    """Remove every container that carries the project label (any process, running or not); return their ids."""
+    ids = [c["Id"] for c in docker_client().api.containers(all=True, filters={"label": f"{LABEL}=1"})]
+    _remove_ids(ids)
+    with _live_lock:
+        for cid in ids:
+            _live.pop(cid, None)
+    return ids

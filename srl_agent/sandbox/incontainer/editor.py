@@ -1,0 +1,242 @@
+"""str_replace_editor, run inside the sandbox container: view/create/str_replace/insert/undo_edit with SWE-agent's messages.
+
+Reads one JSON object (the tool's arguments) on stdin, prints the observation, exits 0 on success and 1 on an
+error the agent caused. Also serves the sandbox's own `_write`/`_read` file helpers. Stdlib only, Python 3.6+.
+"""
+
+import base64
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+SNIPPET_LINES = 4
+HISTORY_DIR = "/tmp/.srl_editor_history"
+COMMANDS = ("view", "create", "str_replace", "insert", "undo_edit")
+ENC = dict(encoding="utf-8", errors="surrogateescape")  # byte-exact round trip of non-UTF-8 files
+
+
+class ToolError(Exception):
+    pass
+
+
+def read(path):
+    with open(path, **ENC) as f:
+        return f.read()
+
+
+def write(path, text):
+    with open(path, "w", **ENC) as f:
+        f.write(text)
+
+
+def numbered(content, descriptor, init_line=1):
+    lines = content.split("\n")
+    body = "\n".join("%6d\t%s" % (i + init_line, line) for i, line in enumerate(lines))
+    return "Here's the result of running `cat -n` on %s:\n%s\n" % (descriptor, body)
+
+
+def history_file(path):
+    return os.path.join(HISTORY_DIR, hashlib.sha1(path.encode("utf-8", "surrogateescape")).hexdigest() + ".json")
+
+
+def push_history(path, old):
+    os.makedirs(HISTORY_DIR, exist_ok=True)
+    hist = load_history(path)
+    hist.append(base64.b64encode(old.encode("utf-8", "surrogateescape")).decode("ascii"))
+    with open(history_file(path), "w") as f:
+        json.dump(hist, f)
+
+
+def load_history(path):
+    try:
+        with open(history_file(path)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return []
+
+
+def validate_path(command, path):
+    if not os.path.isabs(path):
+        suggested = os.path.join("/", path)
+        raise ToolError("The path %s is not an absolute path, it should start with `/`. Maybe you meant %s?"
+                        % (path, suggested))
+    if not os.path.exists(path) and command != "create":
+        raise ToolError("The path %s does not exist. Please provide a valid path." % path)
+    if os.path.exists(path) and command == "create":
+        raise ToolError("File already exists at: %s. Cannot overwrite files using command `create`." % path)
+    if os.path.isdir(path) and command != "view":
+        raise ToolError("The path %s is a directory and only the `view` command can be used on directories" % path)
+
+
+def parse_range(raw):
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            raw = raw.strip("[]() ").replace(",", " ").split()
+    try:
+        rng = [int(x) for x in raw]
+    except (TypeError, ValueError):
+        raise ToolError("Invalid `view_range`. It should be a list of two integers.")
+    if len(rng) != 2:
+        raise ToolError("Invalid `view_range`. It should be a list of two integers.")
+    return rng
+
+
+def view(path, view_range):
+    if os.path.isdir(path):
+        if view_range:
+            raise ToolError("The `view_range` parameter is not allowed when `path` points to a directory.")
+        out = subprocess.run(["find", path, "-maxdepth", "2", "-not", "-path", "*/.*"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        listing = "\n".join(sorted(out.stdout.decode("utf-8", "replace").splitlines()))
+        return ("Here's the files and directories up to 2 levels deep in %s, excluding hidden items:\n%s\n"
+                % (path, listing))
+    content = read(path)
+    init_line = 1
+    if view_range:
+        lines = content.split("\n")
+        n = len(lines)
+        first, last = view_range
+        if first < 1 or first > n:
+            raise ToolError("Invalid `view_range`: %s. Its first element `%d` should be within the range of lines "
+                            "of the file: %s" % (view_range, first, [1, n]))
+        if last > n:
+            raise ToolError("Invalid `view_range`: %s. Its second element `%d` should be smaller than the number "
+                            "of lines in the file: `%d`" % (view_range, last, n))
+        if last != -1 and last < first:
+            raise ToolError("Invalid `view_range`: %s. Its second element `%d` should be larger or equal than its "
+                            "first `%d`" % (view_range, last, first))
+        content = "\n".join(lines[first - 1:] if last == -1 else lines[first - 1:last])
+        init_line = first
+    return numbered(content, path, init_line)
+
+
+def create(path, file_text):
+    if file_text is None:
+        raise ToolError("Parameter `file_text` is required for command: create")
+    parent = os.path.dirname(path)
+    if parent:
+        os.makedirs(parent, exist_ok=True)
+    write(path, file_text)
+    push_history(path, "")
+    return "File created successfully at: %s" % path
+
+
+def str_replace(path, old_str, new_str):
+    if old_str is None:
+        raise ToolError("Parameter `old_str` is required for command: str_replace")
+    new_str = new_str or ""
+    content = read(path)
+    count = content.count(old_str)
+    if count == 0:
+        raise ToolError("No replacement was performed, old_str `%s` did not appear verbatim in %s."
+                        % (old_str, path))
+    if count > 1:
+        lines, start = [], 0
+        while True:
+            idx = content.find(old_str, start)
+            if idx < 0:
+                break
+            lines.append(content.count("\n", 0, idx) + 1)
+            start = idx + 1
+        raise ToolError("No replacement was performed. Multiple occurrences of old_str `%s` in lines %s. "
+                        "Please ensure it is unique" % (old_str, lines))
+    new_content = content.replace(old_str, new_str)
+    write(path, new_content)
+    push_history(path, content)
+    replacement_line = content.split(old_str)[0].count("\n")
+    start_line = max(0, replacement_line - SNIPPET_LINES)
+    end_line = replacement_line + SNIPPET_LINES + new_str.count("\n")
+    snippet = "\n".join(new_content.split("\n")[start_line:end_line + 1])
+    return ("The file %s has been edited. " % path + numbered(snippet, "a snippet of %s" % path, start_line + 1)
+            + "Review the changes and make sure they are as expected. Edit the file again if necessary.")
+
+
+def insert(path, insert_line, new_str):
+    if insert_line is None or insert_line == "":
+        raise ToolError("Parameter `insert_line` is required for command: insert")
+    if new_str is None:
+        raise ToolError("Parameter `new_str` is required for command: insert")
+    content = read(path)
+    lines = content.split("\n")
+    n = len(lines)
+    try:
+        line = int(insert_line)
+    except (TypeError, ValueError):
+        line = -1
+    if line < 0 or line > n:
+        raise ToolError("Invalid `insert_line` parameter: %s. It should be within the range of lines of the "
+                        "file: %s" % (insert_line, [0, n]))
+    new_lines = new_str.split("\n")
+    new_content = "\n".join(lines[:line] + new_lines + lines[line:])
+    write(path, new_content)
+    push_history(path, content)
+    snippet_lines = lines[max(0, line - SNIPPET_LINES):line] + new_lines + lines[line:line + SNIPPET_LINES]
+    snippet = "\n".join(snippet_lines)
+    return ("The file %s has been edited. " % path
+            + numbered(snippet, "a snippet of the edited file", max(1, line - SNIPPET_LINES + 1))
+            + "Review the changes and make sure they are as expected (correct indentation, no duplicate lines, "
+              "etc). Edit the file again if necessary.")
+
+
+def undo_edit(path):
+    hist = load_history(path)
+    if not hist:
+        raise ToolError("No edit history found for %s." % path)
+    old = base64.b64decode(hist.pop()).decode("utf-8", "surrogateescape")
+    write(path, old)
+    with open(history_file(path), "w") as f:
+        json.dump(hist, f)
+    return "Last edit to %s undone successfully. %s" % (path, numbered(old, path))
+
+
+def run(args):
+    command = args.get("command")
+    path = args.get("path") or ""
+    if command == "_write":  # the sandbox's write_file: any content, parents created, no history
+        parent = os.path.dirname(path)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(args["data"]))
+        return ""
+    if command == "_read":
+        with open(path, "rb") as f:
+            return base64.b64encode(f.read()).decode("ascii")
+    if command not in COMMANDS:
+        raise ToolError("Unrecognized command %s. The allowed commands for the str_replace_editor tool are: %s"
+                        % (command, ", ".join(COMMANDS)))
+    validate_path(command, path)
+    if command == "view":
+        return view(path, parse_range(args.get("view_range")))
+    if command == "create":
+        return create(path, args.get("file_text"))
+    if command == "str_replace":
+        return str_replace(path, args.get("old_str"), args.get("new_str"))
+    if command == "insert":
+        return insert(path, args.get("insert_line"), args.get("new_str"))
+    return undo_edit(path)
+
+
+def main():
+    args = json.loads(sys.stdin.read())
+    out = sys.stdout.buffer
+    try:
+        text = run(args)
+        code = 0
+    except ToolError as exc:
+        text, code = str(exc), 1
+    except (OSError, UnicodeError) as exc:
+        text, code = "Error: %s" % exc, 1
+    out.write(text.encode("utf-8", "replace"))
+    out.flush()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

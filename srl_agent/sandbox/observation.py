@@ -1,0 +1,35 @@
+"""Observation: what one command or tool call in a sandbox returned (the typed response of every sandbox call)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+SCHEMA = "srl-observation/1"
+
+
+@dataclass(frozen=True)
+class Observation:
+    """`output` is capped and UTF-8 clean; `exit_code` is None when the command did not finish on its own
+    (timed out, or the shell died under it); `restarted` says the shell session had to be replaced, so cwd,
+    variables and background jobs of earlier commands are gone."""
+
+    output: str
+    exit_code: int | None
+    timed_out: bool = False
+    truncated: bool = False
+    duration: float = 0.0
+    restarted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    def to_dict(self) -> dict:
+        return {"schema": SCHEMA, **asdict(self)}
+
+    @staticmethod
+    def from_dict(d: dict) -> "Observation":
+        code = d.get("exit_code")
+        return Observation(output=str(d.get("output", "")), exit_code=None if code is None else int(code),
+                           timed_out=bool(d.get("timed_out", False)), truncated=bool(d.get("truncated", False)),
+                           duration=float(d.get("duration", 0.0)), restarted=bool(d.get("restarted", False)))
