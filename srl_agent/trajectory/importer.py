@@ -64,6 +64,12 @@ def convert(raw: RawRecord, fmt_name: str | None) -> tuple[str | None, dict | No
             return reject("model_patch", "a SWE-bench prediction (instance_id + model_patch), not a trajectory: "
                                          "grade it with `srl grade`")
         kind = type(raw.value).__name__
+        if isinstance(raw.value, dict):
+            # A record that has a key a format needs, but not of the needed shape: name that field.
+            for key in ("messages", "trajectory", "history"):
+                if key in raw.value:
+                    got = type(raw.value[key]).__name__
+                    return reject(key, f"expected a list of messages or steps (or a JSON string of one), got {got}")
         return reject("(record)", f"no known trajectory format matches this {kind} record; pass --format NAME "
                                   f"(one of {', '.join(FORMATS)})")
     try:

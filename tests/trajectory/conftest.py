@@ -1,0 +1,25 @@
+"""Fixtures for the trajectory tests: the shared corpus (skipped off CI when absent) and the bundled fixtures."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    if CORPUS.is_dir():
+        return CORPUS
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"the trajectory corpus is missing in CI (expected {CORPUS})")
+    pytest.skip(f"no trajectory corpus at {CORPUS} (it sits beside the clone as shared/corpus)")
+
+
+@pytest.fixture(scope="session")
+def fixtures() -> Path:
+    return FIXTURES
