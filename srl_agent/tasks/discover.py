@@ -1,0 +1,229 @@
+"""Task discovery (slow, run once, result committed): which mutations make 1..a few tests fail while the rest pass."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import random
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from srl_agent.errors import SandboxError
+from srl_agent.grading import parse_test_log
+from srl_agent.task import Task
+from srl_agent.tasks.images import build_package_image, unpacked_source
+from srl_agent.tasks.issue import called_names, failure_section, leaks, parse_symptom, write_issue
+from srl_agent.tasks.mutate import Mutation, find_mutations, sample_mutations
+from srl_agent.tasks.suite import PYTEST, PackageSpec, Suite
+
+MAX_FAIL = 3          # "1..a few" failing tests (a parametrized test counts once ...
+MAX_FAIL_IDS = 30     # ... up to this many failing cases in all)
+PER_FUNCTION = 2      # tasks per library function at most, so a suite spreads over the code
+P2P_SAMPLE = 20       # passing tests kept per task, from the files the failing tests live in
+CLEAN_RUNS = 3        # runs of the clean (= gold) state; a test whose result changes is quarantined
+BATCH = 24
+PASSING = ("PASSED", "XFAIL")
+
+# Runs inside the package's container (never on the host): apply each job's file content, run the tests,
+# restore, and record the log and git's diffs (the bug patch and its reverse, the gold patch).
+DRIVER = r'''
+import json, pathlib, subprocess, sys
+jobs = json.load(open(sys.argv[1]))
+cmd, out = sys.argv[3], open(sys.argv[2], "a")
+for job in jobs:
+    p = pathlib.Path(job["path"]) if job.get("path") else None
+    orig = p.read_text() if p else None
+    if p:
+        p.write_text(job["content"])
+    diff = subprocess.run(["git", "diff"], capture_output=True, text=True).stdout
+    # with -R git swaps the prefixes too: swapping them back gives the usual a/ b/ headers
+    gold = subprocess.run(["git", "diff", "-R", "--src-prefix=b/", "--dst-prefix=a/"],
+                          capture_output=True, text=True).stdout
+    r = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True)
+    if p:
+        p.write_text(orig)
+    out.write(json.dumps({"id": job["id"], "rc": r.returncode, "log": r.stdout + r.stderr,
+                          "diff": diff, "gold": gold}) + "\n")
+    out.flush()
+'''
+
+
+@dataclass
+class DiscoveryStats:
+    package: str
+    tried: int = 0
+    accepted: int = 0
+    quarantined: list[str] = field(default_factory=list)
+    rejected: dict[str, int] = field(default_factory=dict)
+
+
+def run_jobs(image: str, jobs: list[dict], command: str, timeout: int = 120) -> dict[str, dict]:
+    """Run jobs in one throw-away container (no network); returns results by job id."""
+    tmp = Path(tempfile.mkdtemp(prefix="srl-discover-"))
+    try:
+        os.chmod(tmp, 0o777)
+        (tmp / "driver.py").write_text(DRIVER)
+        (tmp / "jobs.json").write_text(json.dumps(jobs))
+        per_job = f"timeout -s KILL {timeout} {command}"
+        proc = subprocess.run(["docker", "run", "--rm", "--network", "none", "--memory", "2g", "--label",
+                               "srl-agent=1", "-v", f"{tmp}:/jobs", image, "python3", "/jobs/driver.py",
+                               "/jobs/jobs.json", "/jobs/out.jsonl", per_job],
+                              capture_output=True, text=True)
+        out = tmp / "out.jsonl"
+        results = {}
+        if out.exists():
+            for line in out.read_text().splitlines():
+                r = json.loads(line)
+                results[r["id"]] = r
+        if proc.returncode != 0 and len(results) < len(jobs):
+            raise SandboxError(f"discovery container failed: {proc.stderr.strip()[-1500:]}")
+        return results
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _sane(test_id: str) -> bool:
+    return not any(c.isspace() for c in test_id) and test_id.count("[") == test_id.count("]")
+
+
+def _library_files(src: Path, spec: PackageSpec) -> list[str]:
+    out = []
+    for root in spec.source:
+        for p in sorted((src / root).rglob("*.py")):
+            rel = p.relative_to(src).as_posix()
+            if "/tests/" in rel or rel.startswith(spec.tests) or rel in spec.skip_modules:
+                continue
+            out.append(rel)
+    return out
+
+
+def _public_names(src: Path, files: list[str]) -> set[str]:
+    names = set()
+    for rel in files:
+        for node in ast.parse((src / rel).read_text()).body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
+                names.add(node.name)
+    return names
+
+
+def _function_label(statement: str, m: Mutation, public: set[str], package: str) -> str:
+    top = (m.function or "").split(".")[0]
+    calls = [c for c in called_names(statement) if c.split(".")[-1] in public]
+    for c in calls:
+        if c.split(".")[-1] == top:
+            return c
+    if top in public:
+        return top
+    return calls[0] if calls else package
+
+
+def make_task(suite: Suite, spec: PackageSpec, image: str, base_commit: str, m: Mutation, result: dict,
+              failing: list[str], stable: list[str], public: set[str]) -> Task | None:
+    h = hashlib.sha1(m.key.encode()).hexdigest()[:8]
+    iid = f"{spec.key}__{m.kind}_{h}"
+    rng = random.Random(iid)
+    files = sorted({t.split("::")[0] for t in failing})
+    pool = sorted(t for t in stable if t.split("::")[0] in files and t not in failing and _sane(t))
+    p2p = sorted(rng.sample(pool, min(P2P_SAMPLE, len(pool))))
+    symptom = parse_symptom(failure_section(result["log"], failing[0]))
+    function = _function_label(symptom.statement, m, public, spec.name)
+    forbidden = [p for t in failing + p2p for p in t.replace("[", "::").split("::")] + [m.path, m.path.rsplit("/", 1)[-1]]
+    forbidden = [f for f in forbidden if len(f) > 3 and f not in (function, spec.name)]
+    text = write_issue(package=spec.name, version=spec.version, function=function, symptom=symptom,
+                       forbidden=forbidden, seed=iid)
+    if not (symptom.error or symptom.statement) or leaks(text, failing + p2p, [m.path]):
+        return None
+    return Task(
+        instance_id=iid, repo=spec.name, base_commit=base_commit, problem_statement=text, image=image,
+        fail_to_pass=failing, pass_to_pass=p2p, test_command=f"{PYTEST} {' '.join(files)}", log_parser="pytest",
+        workdir="/testbed", version=spec.version, gold_patch=result["gold"], suite=suite.name, split=spec.split,
+        extra={"bug_patch": result["diff"], "package": spec.name, "mutation": m.to_dict()})
+
+
+def discover_package(suite: Suite, spec: PackageSpec, *, log=print, max_tries: int | None = None
+                     ) -> tuple[list[Task], DiscoveryStats]:
+    """Find spec.tasks tasks for one package, deterministically for the suite's seed."""
+    stats = DiscoveryStats(spec.key)
+    image = build_package_image(spec).tag
+    base_commit = subprocess.run(["docker", "run", "--rm", image, "cat", "/home/agent/.srl_base_commit"],
+                                 capture_output=True, text=True, check=True).stdout.strip()
+    command = f"{PYTEST} {spec.tests}"
+    clean = run_jobs(image, [{"id": f"clean{i}"} for i in range(CLEAN_RUNS)], command)
+    maps = [parse_test_log(r["log"]) for r in clean.values()]
+    everything = set().union(*maps)
+    stable = sorted(t for t in everything if all(mp.get(t) in PASSING for mp in maps))
+    stats.quarantined = sorted(t for t in everything if len({mp.get(t) for mp in maps}) > 1)
+    log(f"{spec.key}: {len(stable)} stable passing tests, {len(stats.quarantined)} quarantined")
+    with tempfile.TemporaryDirectory(prefix="srl-src-") as tmp:
+        src = unpacked_source(spec, Path(tmp))
+        files = _library_files(src, spec)
+        public = _public_names(src, files)
+        sources = {f: (src / f).read_text() for f in files}
+        cands = [m for f in files for m in find_mutations(f, sources[f])
+                 if m.function and m.function.split(".")[-1] not in ("main", "_main")]
+    order = sample_mutations(cands, f"{suite.seed}:{spec.key}")
+    tasks: list[Task] = []
+    per_function: dict[str, int] = {}
+    limit = max_tries or spec.tasks * 12
+    i = 0
+    while len(tasks) < spec.tasks and i < len(order) and stats.tried < limit:
+        batch = []
+        while len(batch) < BATCH and i < len(order):
+            m = order[i]
+            i += 1
+            if per_function.get(f"{m.path}:{m.function}", 0) < PER_FUNCTION:
+                batch.append(m)
+        stats.tried += len(batch)
+        jobs = [{"id": m.key, "path": m.path, "content": m.apply(sources[m.path])} for m in batch]
+        results = run_jobs(image, jobs, command)
+        hits = []
+        for m in batch:
+            r = results.get(m.key)
+            sm = parse_test_log(r["log"]) if r else {}
+            failing = sorted(t for t in stable if sm.get(t) not in PASSING)
+            reason = ("no result" if not sm else "none fail" if not failing else "too many fail"
+                      if len(failing) > MAX_FAIL_IDS or len({t.split("[")[0] for t in failing}) > MAX_FAIL else "odd test id" if not all(map(_sane, failing)) else "")
+            if reason:
+                stats.rejected[reason] = stats.rejected.get(reason, 0) + 1
+            else:
+                hits.append((m, r, failing))
+        # a mutant's failures must repeat: rerun the accepted ones once
+        again = run_jobs(image, [{"id": m.key, "path": m.path, "content": m.apply(sources[m.path])}
+                                 for m, _, _ in hits], command) if hits else {}
+        for m, r, failing in hits:
+            sm2 = parse_test_log(again.get(m.key, {}).get("log", ""))
+            if sorted(t for t in stable if sm2.get(t) not in PASSING) != failing:
+                stats.rejected["unstable"] = stats.rejected.get("unstable", 0) + 1
+                continue
+            task = make_task(suite, spec, image, base_commit, m, r, failing, stable, public)
+            if task is None:
+                stats.rejected["issue text"] = stats.rejected.get("issue text", 0) + 1
+            elif len(tasks) < spec.tasks and per_function.get(f"{m.path}:{m.function}", 0) < PER_FUNCTION:
+                per_function[f"{m.path}:{m.function}"] = per_function.get(f"{m.path}:{m.function}", 0) + 1
+                tasks.append(task)
+        log(f"{spec.key}: tried {stats.tried}, {len(tasks)} tasks")
+    stats.accepted = len(tasks)
+    for t in tasks:
+        t.extra["quarantined"] = stats.quarantined
+    return tasks, stats
+
+
+def discover_suite(suite: Suite, *, workers: int = 2, log=print) -> list[Task]:
+    """Discover every package's tasks (packages in parallel) and write the suite's tasks file."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from srl_agent.tasks.suite import write_tasks
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        results = list(pool.map(lambda spec: discover_package(suite, spec, log=log), suite.packages))
+    tasks = [t for ts, _ in results for t in ts]
+    for _, stats in results:
+        log(f"{stats.package}: {stats.accepted} tasks from {stats.tried} mutations tried; rejected {stats.rejected}; "
+            f"{len(stats.quarantined)} flaky tests quarantined")
+    write_tasks(suite.tasks_path, tasks)
+    return tasks
