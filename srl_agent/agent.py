@@ -148,11 +148,13 @@ class Agent:
         chars = sum(len(m["content"]) for m in messages)
         if cfg.max_prompt_chars is not None and chars > cfg.max_prompt_chars:
             raise LimitsExceeded(f"prompt of {chars} chars > {cfg.max_prompt_chars}", "context_limit")
+        # A local model also has its own window (positions minus the tokens it may write).
+        limits = [x for x in (cfg.max_prompt_tokens, getattr(policy, "max_prompt_tokens", None)) if x]
         count = getattr(policy, "count_tokens", None)
-        if cfg.max_prompt_tokens is not None and callable(count):
-            tokens = count(messages)
-            if tokens > cfg.max_prompt_tokens:
-                raise LimitsExceeded(f"prompt of {tokens} tokens > {cfg.max_prompt_tokens}", "context_limit")
+        if limits and callable(count):
+            tokens, limit = count(messages), min(limits)
+            if tokens > limit:
+                raise LimitsExceeded(f"prompt of {tokens} tokens > {limit}", "context_limit")
 
     def _execute(self, action: Action, record: TraceStep) -> None:
         try:

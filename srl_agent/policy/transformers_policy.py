@@ -52,6 +52,8 @@ class TransformersPolicy:
         if not getattr(self.tokenizer, "chat_template", None):
             self.tokenizer.chat_template = _CHATML
         self._lock = threading.Lock()
+        window = getattr(self.model.config, "max_position_embeddings", None)
+        self.max_prompt_tokens = window - self.gen.max_new_tokens if window else None
         if self.gen.seed is not None:
             torch.manual_seed(self.gen.seed)
 

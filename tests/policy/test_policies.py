@@ -139,3 +139,58 @@ def test_openai_policy_batches_concurrently_in_order(chat_server):
     batch = [[{"role": "user", "content": f"q{i}"}] for i in range(6)]
     outs = policy.generate_batch(batch)
     assert [parse_completion(o).think.strip() for o in outs] == [f"reply to: q{i}" for i in range(6)]
+
+
+# ---- a local transformers model (the tiny student's architecture and tokenizer, untrained) -------------------
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory):
+    from srl_agent.policy.student import StudentSpec, init_student
+
+    path = tmp_path_factory.mktemp("student") / "tiny"
+    init_student(path, StudentSpec(warm_steps=0), show_progress=False)
+    return path
+
+
+@pytest.mark.slow
+def test_transformers_policy_batches_like_single_calls_and_counts_tokens(tiny_model_dir):
+    import torch
+
+    from srl_agent.policy.transformers_policy import TransformersPolicy
+
+    policy = TransformersPolicy(str(tiny_model_dir), gen=GenerationConfig(max_new_tokens=16), batch_size=4)
+    torch.manual_seed(0)
+    with torch.no_grad():  # an untrained model only writes newlines; random weights give varied text
+        for p in policy.model.parameters():
+            p.normal_(0, 0.3)
+    short = [{"role": "user", "content": "fix the bug"}]
+    long = [{"role": "system", "content": "you write code in many languages " * 5}, {"role": "user", "content": "hi"}]
+    singles = [policy.generate(short), policy.generate(long)]
+    assert len(set(singles)) == 2 and all(s.strip() for s in singles)
+    assert policy.generate_batch([short, long]) == singles  # left padding leaves greedy outputs unchanged
+    assert "fix the bug" not in singles[0]  # only the new tokens come back
+    assert policy.count_tokens(long) > policy.count_tokens(short) > 3
+
+
+@pytest.mark.slow
+def test_tiny_resolves_to_the_default_student_and_runs_in_the_agent_loop(tiny_model_dir, tmp_path, monkeypatch):
+    import shutil
+
+    from srl_agent.agent import AgentConfig, run_episode
+    from srl_agent.policy.base import load_policy
+
+    home = tmp_path / "home"
+    shutil.copytree(tiny_model_dir, home / "students" / "tiny")
+    monkeypatch.setenv("SRL_HOME", str(home))
+    policy = load_policy("transformers", "tiny", GenerationConfig(max_new_tokens=8))
+    assert policy.name == "tiny"
+
+    class Echo:
+        def execute(self, action, timeout=None):
+            raise AssertionError("an untrained model never writes a valid call")
+
+        def diff(self):
+            return ""
+
+    trace = run_episode(Task("t1", problem_statement="fix it"), policy, Echo(), AgentConfig(max_steps=3, grade=False))
+    assert trace.stop_reason == "step_limit" and trace.format_errors == 3
