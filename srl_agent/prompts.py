@@ -95,7 +95,7 @@ def build_step_messages(problem_statement: str, history: Sequence[StepLike],
                         config: PromptConfig = PromptConfig()) -> list[dict[str, str]]:
     """[system, user(task), then per shown round: assistant(call), user(observation)]; the reply is next."""
     k = config.context_rounds
-    shown = list(history) if k < 0 else (list(history[len(history) - k:]) if k > 0 else [])
+    shown = list(history) if k < 0 else (list(history[max(0, len(history) - k):]) if k > 0 else [])
     omitted = len(history) - len(shown)
     task_text = problem_statement + (omitted_note(omitted) if omitted else "")
     messages = [{"role": "system", "content": config.system_prompt}, {"role": "user", "content": task_text}]

@@ -116,6 +116,18 @@ def _jsonl_lines(data: bytes, file: str, first_line: int) -> Iterator[RawRecord]
             yield RawRecord(file, idx, error="JSON nested too deeply", field="(json)")
 
 
+def _jsonl_stream(path: Path, unit: Unit) -> Iterator[RawRecord]:
+    """A plain JSONL unit line by line, so memory stays at one record whatever the file size."""
+    with open(path, "rb") as fh:
+        fh.seek(unit.start)
+        pos = unit.start
+        for n, raw in enumerate(fh):
+            if unit.end >= 0 and pos >= unit.end:
+                break
+            pos += len(raw)
+            yield from _jsonl_lines(raw.rstrip(b"\n"), unit.path, unit.first_line + n)
+
+
 def _one_record_list(value: list) -> bool:
     """A JSON list is one trajectory (messages or events) rather than a list of rows."""
     first = [v for v in value[:4] if isinstance(v, dict)]
@@ -179,10 +191,12 @@ def read_unit(unit: Unit) -> Iterator[RawRecord]:
             except (EOFError, gzip.BadGzipFile, OSError) as exc:
                 yield RawRecord(unit.path, 0, error=f"gzip data is damaged or truncated ({exc})", field="(gzip)")
                 return
+        elif name.endswith((".jsonl", ".ndjson")):
+            yield from _jsonl_stream(path, unit)
+            return
         else:
             with open(path, "rb") as fh:
-                fh.seek(unit.start)
-                data = fh.read() if unit.end < 0 else fh.read(unit.end - unit.start)
+                data = fh.read()
     except OSError as exc:
         raise InputError(f"{unit.path}: cannot read ({exc.strerror or exc})") from None
     if name.endswith((".jsonl", ".ndjson")):
