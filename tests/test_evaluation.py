@@ -171,3 +171,41 @@ def test_eval_steps_input_mistakes_are_one_line_errors(tmp_path):
     result = evaluate_steps(DeterministicPolicy([format_completion("t", Action.bash("ls"))]), tmp_path / "bare",
                             progress=False)
     assert result["mean_reward"] == 1.0 and list(result["by_tool"]) == ["?"]
+
+
+# ---- a real run: the bundled suite in containers, through the CLI --------------------------------------------
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_srl_eval_in_containers_resumes_and_renders(docker_engine, tmp_path):
+    """`srl eval --policy scripted` replaying a fix for one task and a no-op for another: 1 of 2 resolved,
+    predictions in SWE-bench's format, a rerun does nothing, and the viewer renders the run."""
+    from srl_agent.trajectory import Source, Step, Trajectory, write_trajectories
+    from test_agent import gold_actions, real_tasks
+
+    fixed, untouched = real_tasks(2)
+    trajs = [Trajectory(fixed, [Step("apply the fix", a, "") for a in gold_actions(fixed)], Source("test", "-", 0)),
+             Trajectory(untouched, [Step("look", Action.bash("ls"), "")], Source("test", "-", 1))]
+    write_trajectories(trajs, tmp_path / "script.jsonl")
+    run = tmp_path / "run"
+    argv = ["eval", "--policy", "scripted", "--model", str(tmp_path / "script.jsonl"), "--tasks", "pypi-mutants:test",
+            "--instance-ids", f"{fixed.instance_id},{untouched.instance_id}", "-o", str(run), "--workers", "2",
+            "--max-steps", "5", "--expert", str(tmp_path / "script.jsonl")]
+    assert _cli(argv) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["episodes"] == 2 and summary["resolved"] == 1
+    assert summary["stop_reasons"] == {"submitted": 2}
+    assert summary["mean_step_reward"] == 1.0  # the replay is the expert
+    preds = {p["instance_id"]: p for p in map(json.loads, (run / "predictions.jsonl").read_text().splitlines())}
+    assert preds[fixed.instance_id]["model_patch"].strip() and preds[untouched.instance_id]["model_patch"] == ""
+    report = json.loads((run / fixed.instance_id / "report.json").read_text())
+    assert report["resolved"] is True and report["grade"]["status"] == "FULL"
+
+    before = {p: p.stat().st_mtime_ns for p in run.rglob("trace.json")}
+    assert _cli(argv) == 0  # resume: both done, nothing reruns
+    assert {p: p.stat().st_mtime_ns for p in run.rglob("trace.json")} == before
+
+    from srl_agent.traces.cli import write_report
+
+    html = write_report(run, tmp_path / "report.html").read_text()
+    assert html.count('class="step"') == 3 + 2 and "FAIL_TO_PASS" in html
