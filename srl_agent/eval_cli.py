@@ -107,7 +107,29 @@ def _eval_steps(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tolerate_sibling_placeholder(sub, names: tuple[str, ...]) -> None:
+    """srl_agent.cli adds a bare placeholder parser for each group it does not load; this module serves two
+    groups, so the placeholder for the sibling would clash with the real parser (argparse >= 3.11 refuses a
+    duplicate name). Keep the real one instead."""
+    original = sub.add_parser
+
+    def add_parser(name, **kw):
+        if name in names and name in sub.choices:
+            return sub.choices[name]
+        return original(name, **kw)
+
+    sub.add_parser = add_parser
+
+
 def register(sub) -> None:
+    _tolerate_sibling_placeholder(sub, ("eval", "eval-steps"))
+    if "eval" not in sub.choices:
+        _register_eval(sub)
+    if "eval-steps" not in sub.choices:
+        _register_eval_steps(sub)
+
+
+def _register_eval(sub) -> None:
     p = sub.add_parser("eval", help="run a student as an agent on tasks in containers")
     _add_policy_args(p, scripted=True)
     p.add_argument("--tasks", required=True, help="task suite name or path, optionally SUITE:split")
@@ -125,6 +147,8 @@ def register(sub) -> None:
     p.add_argument("--limit", type=int, default=None, help="first N tasks only")
     p.set_defaults(func=_eval)
 
+
+def _register_eval_steps(sub) -> None:
     s = sub.add_parser("eval-steps", help="mean step reward of a student on held-out step examples")
     _add_policy_args(s, scripted=False)
     s.add_argument("--data", required=True, help="step-example dataset directory (from `srl traj split`)")

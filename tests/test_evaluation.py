@@ -162,6 +162,10 @@ def test_eval_steps_input_mistakes_are_one_line_errors(tmp_path):
 
     with pytest.raises(InputError, match="srl traj split"):
         _cli(["eval-steps", "--model", "m", "--policy", "openai", "--data", str(tmp_path / "nothing")])
+    from srl_agent.cli import main
+
+    assert main(["eval-steps", "--model", "m", "--policy", "openai", "--data", str(tmp_path / "nothing")]) == 1
+    assert main(["eval", "--model", "m", "--tasks", str(tmp_path / "none.jsonl"), "-o", str(tmp_path / "r")]) == 1
     rows = {"prompt": [[{"role": "user", "content": "u"}]], "expert_action": [Action.bash("ls").render()]}
     DatasetDict({"train": Dataset.from_dict(rows)}).save_to_disk(tmp_path / "d")
     with pytest.raises(InputError, match="no split 'validation'.*train"):
