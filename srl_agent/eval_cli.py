@@ -83,7 +83,8 @@ def print_summary(s: dict, run_dir: Path) -> None:
     rows = [("episodes", f"{s['episodes']} ({s['tasks']} tasks x {s['samples']} samples)"),
             ("resolved", f"{s['resolved']} = {100 * s['resolved_rate']:.1f}% (95% CI {100 * lo:.1f}-{100 * hi:.1f}%)")]
     rows += [(f"pass@{k}", f"{100 * v:.1f}%") for k, v in (s.get("pass_at_k") or {}).items()]
-    rows += [("mean steps", f"{s['mean_steps']:.1f}"), ("format errors", f"{100 * s['format_error_rate']:.1f}% of steps"),
+    rows += [("mean steps", f"{s['mean_steps']:.1f}"),
+             ("format errors", f"{100 * s['format_error_rate']:.1f}% of steps"),
              ("stop reasons", ", ".join(f"{k} {v}" for k, v in s["stop_reasons"].items()))]
     if s.get("mean_step_reward") is not None:
         rows.append(("mean step reward", f"{s['mean_step_reward']:.3f}"))

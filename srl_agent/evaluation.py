@@ -274,7 +274,8 @@ def evaluate_steps(policy: Policy, data_dir: str | Path, *, split: str = "valida
     scores = [x for v in by_tool.values() for x in v]
 
     def stats(v: list[tuple[float, bool]]) -> dict:
-        return {"n": len(v), "mean_reward": sum(r for r, _ in v) / len(v), "parse_rate": sum(ok for _, ok in v) / len(v)}
+        n = len(v)
+        return {"n": n, "mean_reward": sum(r for r, _ in v) / n, "parse_rate": sum(ok for _, ok in v) / n}
 
     return {"schema": "srl-eval-steps/1", "model": getattr(policy, "name", ""), "data": str(data_dir), "split": split,
             "examples": len(scores), **{k: v for k, v in stats(scores).items() if k != "n"},

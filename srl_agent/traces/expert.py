@@ -52,6 +52,8 @@ def annotate(trace: Trace, actions: list[str] | None) -> Trace:
         if step.index < len(actions):
             step.expert_action = actions[step.index]
             # A trace made from a trajectory has no raw output: score its canonical action as a completion.
-            raw = step.raw_output or (f"<think>\n{(step.think or '').strip() or '-'}\n</think>\n{step.action}" if step.action else "")
+            raw = step.raw_output
+            if not raw and step.action:
+                raw = f"<think>\n{(step.think or '').strip() or '-'}\n</think>\n{step.action}"
             step.reward = round(step_reward(raw, step.expert_action), 4)
     return trace

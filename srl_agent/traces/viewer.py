@@ -48,7 +48,7 @@ font:12px/1.4 var(--mono);white-space:pre-wrap;word-break:break-word;max-height:
 .think{white-space:pre-wrap;font-style:italic;color:#344054;background:#fcfcfd;border-left:3px solid #d0d5dd;padding:6px 10px}
 .pair{display:grid;grid-template-columns:1fr 1fr;gap:10px}.pair.single{grid-template-columns:1fr}
 del.d{background:#ffcecb;text-decoration:none}ins.i{background:#aceebb;text-decoration:none}
-.reward{font-weight:600}.fmt{color:var(--bad);font-weight:600}
+.cap{font-size:11px;color:var(--mute)}.reward{font-weight:600}.fmt{color:var(--bad);font-weight:600}
 pre.diff span{display:block;min-height:1.4em}pre.diff .a{background:var(--add)}pre.diff .r{background:var(--del)}
 pre.diff .h{color:var(--blue)}pre.diff .f{font-weight:700}
 table.grade th{width:180px}
@@ -143,7 +143,8 @@ def step_html(step: TraceStep) -> str:
         mine, theirs = char_diff(step.action or "", step.expert_action)
         reward = "" if step.reward is None else f' · step reward <span class="reward">{step.reward:.3f}</span>'
         parts.append(f'<div class="label">action vs. expert action{reward}</div><div class="pair">'
-                     f'<pre class="mine">{mine}</pre><pre class="expert">{theirs}</pre></div>')
+                     f'<div><div class="cap">student</div><pre class="mine">{mine}</pre></div>'
+                     f'<div><div class="cap">expert</div><pre class="expert">{theirs}</pre></div></div>')
     elif step.action is not None:
         parts.append(f'<div class="label">action</div><pre class="mine">{escape(step.action)}</pre>')
     extra = f" · exit {step.exit_code}" if step.exit_code is not None else ""

@@ -158,7 +158,8 @@ def test_transformers_policy_batches_like_single_calls_and_counts_tokens(tiny_mo
 
     from srl_agent.policy.transformers_policy import TransformersPolicy
 
-    policy = TransformersPolicy(str(tiny_model_dir), gen=GenerationConfig(max_new_tokens=16), batch_size=4)
+    policy = TransformersPolicy(str(tiny_model_dir), gen=GenerationConfig(max_new_tokens=16), batch_size=4,
+                                device="cpu")  # bf16 on a GPU need not batch bit-identically
     torch.manual_seed(0)
     with torch.no_grad():  # an untrained model only writes newlines; random weights give varied text
         for p in policy.model.parameters():
