@@ -69,8 +69,10 @@ def run_stage(stage: str, workers: int, src: str, dst: str) -> dict:
         extra = {"train": s.train_examples, "validation": s.val_examples, "over_budget": s.over_budget}
     wall = time.perf_counter() - t0
     me, kids = _peak_mb()
-    return {"stage": stage, "workers": workers, "wall_s": wall, "peak_mb": me, "worker_peak_mb": kids,
-            "count": count, "unit": unit, **extra}
+    cpu = sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                   resource.getrusage(resource.RUSAGE_CHILDREN)))
+    return {"stage": stage, "workers": workers, "wall_s": wall, "cpu_s": cpu, "peak_mb": me,
+            "worker_peak_mb": kids, "count": count, "unit": unit, **extra}
 
 
 def _child(stage: str, workers: int, src: str, dst: str) -> dict:
@@ -110,6 +112,8 @@ def main() -> int:
                 dst = str(work / f"traj-{w}.jsonl") if stage == "import" else str(work / f"ds-{w}")
                 rows.append(_child(stage, w, src, dst))
         print_table(rows)
+        print(f"load average after the run (other users of this machine count): "
+              f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -117,19 +121,21 @@ def main() -> int:
 
 
 def print_table(rows: list[dict]) -> None:
-    print("| stage | workers | wall s | vs 1 worker | peak MiB (main / per worker) | output | per second |")
-    print("|---|---|---|---|---|---|---|")
+    print("| stage | workers | wall s | vs 1 worker | CPU s (all processes) | peak MiB (main / per worker) "
+          "| output | per second |")
+    print("|---|---|---|---|---|---|---|---|")
     base = {r["stage"]: r["wall_s"] for r in rows if r["workers"] == 1}
     for r in rows:
         per_s = r["count"] / r["wall_s"] if r["wall_s"] else 0.0
         kid = f"{r['worker_peak_mb']:.0f}" if r["workers"] > 1 else "-"
         print(f"| {r['stage']} | {r['workers']} | {r['wall_s']:.1f} | {base[r['stage']] / r['wall_s']:.2f}x | "
+              f"{r['cpu_s']:.1f} | "
               f"{r['peak_mb']:.0f} / {kid} | {r['count']} {r['unit']} | {per_s:,.0f} {r['unit']}/s |")
     total = sum(r["wall_s"] for r in rows if r["workers"] == max(x["workers"] for x in rows))
     print(f"\nimport + split with the most workers: {total:.1f} s (target <= 60 s)")
     for r in rows:
-        extra = {k: v for k, v in r.items() if k not in ("stage", "workers", "wall_s", "peak_mb", "worker_peak_mb",
-                                                           "count", "unit")}
+        shown = ("stage", "workers", "wall_s", "cpu_s", "peak_mb", "worker_peak_mb", "count", "unit")
+        extra = {k: v for k, v in r.items() if k not in shown}
         print(f"  {r['stage']} x{r['workers']}: {extra}")
 
 

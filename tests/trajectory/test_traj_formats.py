@@ -6,8 +6,6 @@ import gzip
 import json
 import shutil
 
-import pytest
-
 from srl_agent.actions import BASH, EDITOR, SUBMIT, Action
 from srl_agent.trajectory import read_trajectories
 from srl_agent.trajectory.formats import FORMATS, detect_format

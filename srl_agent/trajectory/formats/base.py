@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from srl_agent.actions import BASH, EDITOR, EDITOR_COMMANDS, PARAM_ORDER, SUBMIT, Action
+from srl_agent.actions import EDITOR, EDITOR_COMMANDS, PARAM_ORDER, SUBMIT, Action
 from srl_agent.errors import InputError
 from srl_agent.prompts import truncate_middle
 from srl_agent.task import Task
@@ -224,8 +224,6 @@ def is_message_list(value: Any) -> bool:
     return (isinstance(value, list) and bool(value) and all(isinstance(m, dict) for m in value[:3])
             and all("role" in m for m in value[:3]))
 
-
-__all__ = ["BASH", "EDITOR", "SUBMIT"]
 
 
 def record_messages(rec: Any, key: str = "messages") -> list | str | None:

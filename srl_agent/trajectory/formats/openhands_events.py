@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from srl_agent.actions import EDITOR, EDITOR_COMMANDS, SUBMIT, Action
+from srl_agent.actions import EDITOR_COMMANDS, SUBMIT, Action
 from srl_agent.trajectory.formats.base import (Format, RecordError, decode_json_field, finish, issue_text,
                                                make_step, make_task, register, tool_call_action, unknown_tool)
 from srl_agent.trajectory.schema import Source, Step, Trajectory
@@ -124,4 +124,3 @@ def parse(rec: Any, source: Source) -> Trajectory:
 
 
 FORMAT = register(Format("openhands-events", detect, parse, "OpenHands native event stream (list of events)"))
-_ = EDITOR
