@@ -13,9 +13,6 @@ from srl_agent.actions import Action, FormatError, format_completion, parse_call
 
 STEP_COLUMNS = ("prompt", "expert_action", "expert_thought", "instance_id", "step_index", "num_steps", "tool")
 
-_SYSTEM = ("You are a software engineer fixing a GitHub issue in the repository at /testbed. Think inside "
-           "<think>...</think>, then make exactly one call.")
-
 # (issue, [(thought, action, observation)]) -- short, SWE-style, varied enough for rewards to differ.
 _TASKS: list[tuple[str, list[tuple[str, Action, str]]]] = [
     ("calc.add returns the wrong sum for negative numbers.", [
@@ -46,11 +43,15 @@ _TASKS: list[tuple[str, list[tuple[str, Action, str]]]] = [
 
 
 def _prompt(issue: str, history: list[tuple[str, Action, str]], rounds: int = 2) -> list[dict]:
-    messages = [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": f"<issue>\n{issue}\n</issue>"}]
-    for _thought, action, obs in history[-rounds:] if rounds else []:
-        messages.append({"role": "assistant", "content": render(action)})
-        messages.append({"role": "user", "content": "OBSERVATION:\n" + obs})
-    return messages
+    from srl_agent.prompts import PromptConfig, build_step_messages
+
+    steps = [_Step(t, a, o) for t, a, o in history]
+    return build_step_messages(issue, steps, PromptConfig(context_rounds=rounds))
+
+
+class _Step:
+    def __init__(self, thought: str, action: Action, observation: str) -> None:
+        self.thought, self.action, self.observation = thought, action, observation
 
 
 def step_rows(copies: int = 1) -> list[dict]:

@@ -1,0 +1,37 @@
+"""Trainers: a Config dataclass and one entry point per method, on TRL. Import-light: torch loads on use.
+
+METHODS maps a `--method` name to (config class path, entry point path); other methods (rlvr, srl-then-rlvr)
+register by adding an entry here or calling `register_method`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+METHODS: dict[str, tuple[str, str]] = {
+    "srl": ("srl_agent.train.config:SRLConfig", "srl_agent.train.srl:train_srl"),
+    "sft": ("srl_agent.train.config:SFTRunConfig", "srl_agent.train.sft:train_sft"),
+}
+
+
+def register_method(name: str, config_cls: str, entry_point: str) -> None:
+    """Add a training method: `config_cls` and `entry_point` as "module:attribute" strings."""
+    METHODS[name] = (config_cls, entry_point)
+
+
+def resolve(spec: str) -> Any:
+    module, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def run(method: str, config_file: str | None = None, *, resume: bool = False, **overrides: Any):
+    """Load the method's config (YAML file + overrides) and run its entry point; returns its TrainResult."""
+    from srl_agent.errors import ConfigError
+    from srl_agent.train.config import load_config
+
+    if method not in METHODS:
+        raise ConfigError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    cfg_path, entry = METHODS[method]
+    config = load_config(resolve(cfg_path), config_file, **overrides)
+    return resolve(entry)(config, resume=resume)

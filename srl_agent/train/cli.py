@@ -1,0 +1,33 @@
+"""`srl train`: parse the options and hand them to srl_agent.train.run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from srl_agent.train import METHODS
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train a student: " + " | ".join(METHODS),
+                       description="Train a student on step examples (srl, sft) or trajectories (sft).",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--method", choices=sorted(METHODS), default="srl")
+    p.add_argument("--data", required=True, help="step-example dataset dir (srl traj split) or trajectory JSONL (sft)")
+    p.add_argument("--model", default=None, help="`tiny` (the default student), an HF id or a local path")
+    p.add_argument("--output", "-o", required=True, help="run directory: checkpoints, logs, final model")
+    p.add_argument("--config", default=None, help="YAML preset (configs/srl_cpu.yaml, configs/srl_paper.yaml, ...)")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after N optimizer steps")
+    p.add_argument("--save-steps", type=int, default=None, help="checkpoint every N steps")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output")
+    p.set_defaults(func=_train)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from srl_agent.train import run
+
+    result = run(args.method, args.config, resume=args.resume, data=args.data, model=args.model,
+                 output_dir=args.output, max_steps=args.max_steps, save_steps=args.save_steps, seed=args.seed)
+    print(json.dumps(result.__dict__, indent=2))
+    return 0
