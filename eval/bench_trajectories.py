@@ -83,6 +83,27 @@ def _child(stage: str, workers: int, src: str, dst: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _spin(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += i * i
+    return total
+
+
+def core_check(workers: int, n: int = 10_000_000) -> float:
+    """Speed-up of `workers` processes over one on a pure CPU loop: what this machine can give right now."""
+    from multiprocessing import get_context
+
+    t0 = time.perf_counter()
+    for _ in range(workers):
+        _spin(n)
+    serial = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with get_context("fork").Pool(workers) as pool:
+        pool.map(_spin, [n] * workers)
+    return serial / (time.perf_counter() - t0)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trajectories", type=int, default=5000)
@@ -112,6 +133,9 @@ def main() -> int:
                 dst = str(work / f"traj-{w}.jsonl") if stage == "import" else str(work / f"ds-{w}")
                 rows.append(_child(stage, w, src, dst))
         print_table(rows)
+        if args.workers > 1:
+            print(f"control: {args.workers} processes vs 1 on a pure CPU loop, measured just after: "
+                  f"{core_check(args.workers):.2f}x (below {args.workers}x means other work shares the cores)")
         print(f"load average after the run (other users of this machine count): "
               f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     finally:

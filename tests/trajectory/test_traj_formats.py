@@ -113,3 +113,11 @@ def test_folder_input_and_worker_count_give_the_same_output(tmp_path, fixtures):
     import_trajectories([str(fixtures)], a, workers=1)
     import_trajectories([str(fixtures)], b, workers=2)
     assert a.read_text() == b.read_text() and a.read_text().count("\n") == 7
+
+
+def test_reimporting_canonical_output_is_lossless(tmp_path, fixtures):
+    first = tmp_path / "first.jsonl"
+    import_trajectories([str(fixtures)], first, workers=1)
+    again = tmp_path / "again.jsonl"
+    summary = import_trajectories([str(first)], again, workers=1)
+    assert summary.formats == {"canonical": 7} and again.read_bytes() == first.read_bytes()
