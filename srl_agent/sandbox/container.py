@@ -235,9 +235,16 @@ def _install_signal_handlers() -> None:
             return
 
 
-def gc() -> list[str]:
-    """Remove every container that carries the project label (any process, running or not); return their ids."""
-    ids = [c["Id"] for c in docker_client().api.containers(all=True, filters={"label": f"{LABEL}=1"})]
+def list_containers(labels: dict[str, str] | None = None) -> list[str]:
+    """Ids of the project's containers (running or not), optionally only those with these extra labels."""
+    wanted = [f"{LABEL}=1", *(f"{k}={v}" for k, v in (labels or {}).items())]
+    return [c["Id"] for c in docker_client().api.containers(all=True, filters={"label": wanted})]
+
+
+def gc(labels: dict[str, str] | None = None) -> list[str]:
+    """Remove every container that carries the project label (any process, running or not), or only those
+    that also carry `labels`; return their ids."""
+    ids = list_containers(labels)
     _remove_ids(ids)
     with _live_lock:
         for cid in ids:

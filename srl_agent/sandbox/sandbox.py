@@ -91,9 +91,10 @@ class Sandbox:
             self._check_open()
             return tools.execute(self, action, timeout)
 
-    def _tool(self, script: str, *args: str, stdin_json: dict | None = None) -> str:
+    def _tool(self, script: str, *args: str, stdin_json: dict | None = None,
+              timeout: float = INTERNAL_TIMEOUT) -> str:
         code, out = self.session.call(tools.tool_command(self.session.python, script, *args, stdin_json=stdin_json),
-                                      timeout=INTERNAL_TIMEOUT)
+                                      timeout=timeout)
         if code != 0:
             raise SandboxError(f"{script} {args[:1]} failed in {self.container.id[:12]} (exit {code}): {out[-1000:]}")
         return out
@@ -138,8 +139,10 @@ class Sandbox:
             if not self.session.alive():
                 self.session.restart()
             try:
-                self._tool("state.py", "reset", self.workdir, state, "--keep", str(self.session.shell_pid))
-                self.session.reexec_fresh()
+                # Short timeouts: this attempt goes through the agent's shell, which may be broken.
+                self._tool("state.py", "reset", self.workdir, state, "--keep", str(self.session.shell_pid),
+                           timeout=60)
+                self.session.reexec_fresh(timeout=60)
             except SandboxError:
                 # The agent may have broken its shell in ways a command cannot undo: start from a new one.
                 self.session.restart()

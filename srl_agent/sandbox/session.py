@@ -96,10 +96,11 @@ class BashSession:
         self._env0 = dict(kv.split("=", 1) for kv in lines[2].split("\0") if "=" in kv)
 
     def _setup_line(self) -> str:
+        # Sentinels go to a private copy of the socket's fd, so `exec >/dev/null` by the agent cannot hide them;
+        # the EXIT trap reports `exit` at once (a background job holding stdout would delay the EOF by seconds).
         wd = bash_quote(self.workdir)
-        # The EXIT trap reports `exit` at once: a background job holding stdout would delay the EOF by seconds.
-        return (f"exec 2>&1; unset HISTFILE; export PAGER=cat GIT_PAGER=cat MANPAGER=cat; "
-                f"trap 'printf \"\\n__SRL_{self._token}_EXIT__ %s\\n\" $?' EXIT; "
+        return (f"exec {{__srl_fd}}>&1 2>&1; unset HISTFILE; export PAGER=cat GIT_PAGER=cat MANPAGER=cat; "
+                f"trap 'printf \"\\n__SRL_{self._token}_EXIT__ %s\\n\" $? >&$__srl_fd' EXIT; "
                 f"cd -- {wd} 2>/dev/null || {{ mkdir -p -- {wd} 2>/dev/null && cd -- {wd}; }} || cd /\n")
 
     def alive(self) -> bool:
@@ -193,17 +194,17 @@ class BashSession:
                                f" (the session was restarted): {command[:200]!r}")
         return code, cap.result()[0]
 
-    def reexec_fresh(self) -> None:
+    def reexec_fresh(self, timeout: float = 60.0) -> None:
         """Replace the shell in place by a fresh one (initial environment, work dir; same exec, no new process)."""
         env = " ".join(bash_quote(f"{k}={v}") for k, v in self._env0.items())
-        self._send(f"exec /usr/bin/env -i {env} bash --noprofile --norc\n")
+        self._send(f"exec /usr/bin/env -i {env} bash --noprofile --norc >&$__srl_fd 2>&1 {{__srl_fd}}>&-\n")
         self._send(self._setup_line())
-        self.call("true", timeout=30)
+        self.call("true", timeout=timeout)
 
     def _send_command(self, command: str) -> int:
         self._n += 1
-        self._send(f"__srl_c={bash_quote(command + chr(10))}; eval \"$__srl_c\" < /dev/null; "
-                   f"printf '\\n__SRL_{self._token}_%s__ %s\\n' {self._n} $?\n")
+        self._send(f"__srl_c={bash_quote(command + chr(10))}; eval \"$__srl_c\" < /dev/null {{__srl_fd}}>&-; "
+                   f"printf '\\n__SRL_{self._token}_%s__ %s\\n' {self._n} $? >&$__srl_fd\n")
         return self._n
 
     def _send(self, line: str) -> None:
