@@ -184,3 +184,17 @@ def test_openhands_events_and_output(imported):
     assert out[0].steps[0].action.args == {"command": "touch LICENSE"} and out[0].steps[0].exit_code == 0
     assert out[0].steps[1].action.tool == "execute_ipython_cell"
     assert out[0].patch.startswith("diff --git")
+
+
+def test_xml_calls_are_read_like_swe_agents_parser(imported, corpus):
+    """SWE-agent strips XML parameter values before running them; the expert action is what ran."""
+    _, by_file, _ = imported
+    rows = [json.loads(x) for x in (corpus / "swe-smith/ft_xml_example.jsonl").read_text().splitlines() if x.strip()]
+    t = sorted(by_file["swe-smith/ft_xml_example.jsonl"], key=lambda t: t.source.index)[0]
+    calls = [m["content"] for m in rows[0]["messages"] if m["role"] == "assistant"]
+    edits = [(c, s) for c, s in zip(calls, t.steps) if s.action.args.get("command") == "str_replace"]
+    assert edits
+    for content, step in edits:
+        raw = re.search(r"<parameter=old_str>(.*?)</parameter>", content, re.DOTALL).group(1)
+        assert raw.startswith("\n") and step.action.args["old_str"] == raw.strip()
+        assert "<function=" not in step.thought and step.thought == step.thought.strip()

@@ -170,12 +170,16 @@ _FUNC_RE = re.compile(r"<function=([A-Za-z_][\w\-.]*)>(.*?)</function>", re.DOTA
 _PARAM_RE = re.compile(r"<parameter=([A-Za-z_][\w\-]*)>(.*?)</parameter>", re.DOTALL)
 
 
-def xml_calls(text: str) -> list[tuple[int, str, dict[str, str]]]:
-    """Every `<function=NAME><parameter=K>V</parameter>...</function>` call: (start, name, args)."""
+def xml_calls(text: str) -> list[tuple[int, int, str, dict[str, str]]]:
+    """Every `<function=NAME><parameter=K>V</parameter>...</function>` call: (start, end, name, args).
+
+    Values are stripped, as SWE-agent's XML parser does before it runs the call (so the canonical action
+    is what was executed; SWE-smith writes old_str / new_str / file_text with a newline on each side).
+    """
     out = []
     for m in _FUNC_RE.finditer(text):
-        params = {p.group(1): p.group(2) for p in _PARAM_RE.finditer(m.group(2))}
-        out.append((m.start(), m.group(1), params))
+        params = {p.group(1): p.group(2).strip() for p in _PARAM_RE.finditer(m.group(2))}
+        out.append((m.start(), m.end(), m.group(1), params))
     return out
 
 

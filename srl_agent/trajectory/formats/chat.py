@@ -1,8 +1,9 @@
 """Chat-message histories (system / user / assistant [/ tool]) turned into steps; shared by several importers.
 
 An assistant message carries its action in one of three ways, tried in this order: structured OpenAI
-`tool_calls`; an XML-style `<function=NAME>` call in the text (the last one when there are several, as the
-scaffolds execute one); a fenced code block (the last one). The reply to the action is the matching `tool`
+`tool_calls`; an XML-style `<function=NAME>` call in the text (read as SWE-agent's XML parser reads it: the
+first call, values stripped, the text around it is the thought); a fenced code block (the last one, as
+SWE-agent's thought-action parser takes it). The reply to the action is the matching `tool`
 message, or else the next user message (known prefixes such as "OBSERVATION:" removed). Assistant messages
 without an action add their text to the next step's thought.
 """
@@ -88,8 +89,9 @@ def _message_actions(msg: dict, i: int, where: str, style: ChatStyle) -> tuple[s
     if style.use_xml:
         found = xml_calls(text)
         if found:
-            start, name, params = found[-1]
-            return text[:found[0][0]], [(style.call(name, params, f"{where}[{i}].content"), None)]
+            # SWE-agent's XML parser runs the first call; the rest of the text is the thought.
+            start, end, name, params = found[0]
+            return text[:start] + text[end:], [(style.call(name, params, f"{where}[{i}].content"), None)]
     if style.use_fences:
         blocks = [b for b in fenced_blocks(text)
                   if style.fence_languages is None or b[1] in style.fence_languages]
