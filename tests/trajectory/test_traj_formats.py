@@ -121,3 +121,16 @@ def test_reimporting_canonical_output_is_lossless(tmp_path, fixtures):
     again = tmp_path / "again.jsonl"
     summary = import_trajectories([str(first)], again, workers=1)
     assert summary.formats == {"canonical": 7} and again.read_bytes() == first.read_bytes()
+
+
+def test_xml_call_without_closing_tag_is_repaired(tmp_path):
+    rec = {"instance_id": "x", "messages": [
+        {"role": "user", "content": "<pr_description>\nfix\n</pr_description>"},
+        {"role": "assistant", "content": "Look.\n<function=bash>\n<parameter=command>\nls -la\n</parameter>"},
+        {"role": "user", "content": "OBSERVATION:\ntotal 0"},
+        {"role": "assistant", "content": "<function=submit>\n</function>\n<function=bash>\n<parameter=command>rm -rf /</parameter>\n</function>"}]}
+    src = tmp_path / "r.jsonl"
+    src.write_text(json.dumps(rec) + "\n")
+    summary, (t,) = _import(tmp_path, src)
+    assert [s.action for s in t.steps] == [Action.bash("ls -la"), Action(SUBMIT, {})]  # first call, value stripped
+    assert t.steps[0].thought == "Look." and t.steps[0].observation == "total 0"

@@ -87,11 +87,15 @@ def _message_actions(msg: dict, i: int, where: str, style: ChatStyle) -> tuple[s
             out.append((style.call(fn["name"], fn.get("arguments"), f"{f}.function"), call.get("id")))
         return text, out
     if style.use_xml:
-        found = xml_calls(text)
+        parse_text = text
+        if text.count("<function=") == 1 and "</function>" not in text:
+            parse_text = text + "\n</function>"  # a stop word cut the closing tag (OpenHands repairs it too)
+        found = xml_calls(parse_text)
         if found:
             # SWE-agent's XML parser runs the first call; the rest of the text is the thought.
             start, end, name, params = found[0]
-            return text[:start] + text[end:], [(style.call(name, params, f"{where}[{i}].content"), None)]
+            thought = parse_text[:start] + parse_text[end:]
+            return thought, [(style.call(name, params, f"{where}[{i}].content"), None)]
     if style.use_fences:
         blocks = [b for b in fenced_blocks(text)
                   if style.fence_languages is None or b[1] in style.fence_languages]
