@@ -198,3 +198,18 @@ def test_xml_calls_are_read_like_swe_agents_parser(imported, corpus):
         raw = re.search(r"<parameter=old_str>(.*?)</parameter>", content, re.DOTALL).group(1)
         assert raw.startswith("\n") and step.action.args["old_str"] == raw.strip()
         assert "<function=" not in step.thought and step.thought == step.thought.strip()
+
+
+def test_corpus_split_uses_resolved_trajectories_by_default(imported, tmp_path):
+    import datasets
+
+    from srl_agent.trajectory.split import SplitConfig, split_trajectories
+
+    _, by_file, out = imported
+    resolved_steps = sum(len(t.steps) for ts in by_file.values() for t in ts if t.resolved is True)
+    s = split_trajectories(out, tmp_path / "ds", SplitConfig(workers=1))
+    assert s.examples == resolved_steps == 142 and s.unresolved_skipped == 19
+    s_all = split_trajectories(out, tmp_path / "all", SplitConfig(workers=1, include_unresolved=True,
+                                                                  val_trajectories=3))
+    dd = datasets.load_from_disk(str(tmp_path / "all"))
+    assert s_all.examples == len(dd["train"]) + len(dd["validation"]) == 458
