@@ -23,7 +23,7 @@ def tool_command(python: str, script: str, *args: str, stdin_json: dict | None =
 
     argv = " ".join(bash_quote(a) for a in args)
     line = (f"command /usr/bin/env -i PATH={TOOL_PATH} LANG=C.UTF-8 PYTHONUTF8=1 PYTHONDONTWRITEBYTECODE=1 "
-            f"PYTHONIOENCODING=utf-8 {python} {TOOLS_DIR}/{script} {argv}")
+            f"PYTHONIOENCODING=utf-8 {python} -S {TOOLS_DIR}/{script} {argv}")  # -S: stdlib only, faster start
     if stdin_json is None:
         return line
     # ensure_ascii keeps the JSON on one line of plain ASCII, so it can never contain the here-doc delimiter

@@ -14,7 +14,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 HISTORY_DIR = "/tmp/.srl_editor_history"
@@ -116,13 +115,12 @@ def out(proc):
 def temp_index(workdir):
     """A copy of the real index (so `git add -A` reuses its stat cache) that the agent's staging never sees."""
     git_dir = out(git(workdir, "rev-parse", "--absolute-git-dir"))
-    fd, path = tempfile.mkstemp(prefix="srl-index-")
-    os.close(fd)
+    path = "/tmp/.srl-index-%d" % os.getpid()  # (tempfile would cost more import time than the whole reset)
     real = os.path.join(git_dir, "index")
+    if os.path.exists(path):
+        os.unlink(path)
     if os.path.exists(real):
         shutil.copyfile(real, path)
-    else:
-        os.unlink(path)
     return path
 
 
