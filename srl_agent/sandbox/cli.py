@@ -93,7 +93,8 @@ def _run(args: argparse.Namespace) -> int:
 def _shell(args: argparse.Namespace) -> int:
     with _sandbox(args) as sb:
         print(f"sandbox {sb.container_id[:12]} ({args.image}); exit the shell to remove it", file=sys.stderr)
-        return subprocess.call(["docker", "exec", "-it", "-u", sb.user, "-w", args.workdir, sb.container_id,
+        tty = ["-t"] if sys.stdin.isatty() and sys.stdout.isatty() else []  # piped input works too
+        return subprocess.call(["docker", "exec", "-i", *tty, "-u", sb.user, "-w", args.workdir, sb.container_id,
                                 "bash"])
 
 

@@ -31,7 +31,7 @@ def docker_client():
             import docker
 
             try:
-                client = docker.from_env(timeout=120)
+                client = docker.from_env(timeout=120, max_pool_size=64)  # pools and benchmarks run many threads
                 client.ping()
             except Exception as exc:  # docker raises several unrelated types for "no engine"
                 raise DockerUnavailableError(
