@@ -166,7 +166,7 @@ class Container:
 # --- cleanup that cannot be forgotten -------------------------------------------------------------------------
 
 _live: dict[str, Container] = {}
-_live_lock = threading.Lock()
+_live_lock = threading.RLock()  # re-entrant: the signal handler may run while the main thread holds it
 _hooks_installed = False
 
 
@@ -196,11 +196,15 @@ def _remove_ids(ids: list[str]) -> None:
         except Exception:  # best effort at exit; `srl env gc` catches what is left
             pass
 
-    if len(ids) == 1:
-        rm(ids[0])
-    elif ids:
-        with ThreadPoolExecutor(max_workers=min(16, len(ids))) as ex:
-            list(ex.map(rm, ids))
+    if len(ids) > 1:
+        try:
+            with ThreadPoolExecutor(max_workers=min(16, len(ids))) as ex:
+                list(ex.map(rm, ids))
+            return
+        except RuntimeError:  # Python >= 3.12 refuses new threads in atexit hooks: remove one by one
+            pass
+    for cid in ids:
+        rm(cid)
 
 
 def remove_all_started() -> int:

@@ -87,7 +87,7 @@ class BashSession:
         self._raw.clear()
         self._leftover, self._eof = b"", False
         self._send(self._setup_line())
-        code, out = self.call("printf '%s\\n' $$ \"$(command -v python3)\"; env -0", timeout=30)
+        code, out = self.call("printf '%s\\n' $$ \"$(command -v python3)\"; env -0", timeout=30, recover=False)
         lines = out.split("\n", 2)
         if code != 0 or len(lines) < 3 or not lines[0].isdigit():
             raise SandboxError(f"the bash session in {self.container.id[:12]} did not start: {out[-500:]!r}")
@@ -183,11 +183,16 @@ class BashSession:
         return Observation(output=output, exit_code=code, timed_out=timed_out, truncated=truncated,
                            duration=time.monotonic() - start, restarted=restarted)
 
-    def call(self, command: str, timeout: float, output_limit: int = 1 << 30) -> tuple[int, str]:
-        """A command of the sandbox's own (tools, git state): uncapped output; failures raise SandboxError."""
+    def call(self, command: str, timeout: float, output_limit: int = 1 << 30, *,
+             recover: bool = True) -> tuple[int, str]:
+        """A command of the sandbox's own (tools, git state): uncapped output; failures raise SandboxError
+        (after restarting the session when `recover`)."""
         n = self._send_command(command)
         cap = _Capture(output_limit)
         status, code = self._collect(cap, n, time.monotonic() + timeout)
+        if status != "done" and not recover:
+            raise SandboxError(f"the bash session in {self.container.id[:12]} ({self.user}) did not start: the image "
+                               f"needs bash and the user must exist; output: {cap.result()[0][-500:]!r}")
         if status != "done":
             self.restart()
             raise SandboxError(f"internal sandbox command {'timed out' if status == 'timeout' else 'killed the shell'}"

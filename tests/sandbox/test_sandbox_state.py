@@ -78,3 +78,13 @@ def test_diff_and_reset_need_a_checkpoint(base_image):
         assert "b/a.txt" in box.diff()
         box.reset()
         assert box.run("ls").output == ""
+
+
+def test_a_sandbox_that_cannot_start_says_why_and_leaves_nothing(base_image):
+    from srl_agent.errors import SandboxError
+    from srl_agent.sandbox import Sandbox
+
+    with pytest.raises(SandboxError, match="user must exist"):
+        Sandbox(base_image, user="no-such-user")
+    with pytest.raises(SandboxError, match="not found"):
+        Sandbox("srl-agent-no-such-image:0")
