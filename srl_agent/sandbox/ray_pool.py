@@ -11,7 +11,6 @@ failure), its container is removed by a small task on that node, and the pool re
 
 from __future__ import annotations
 
-import itertools
 import os
 import threading
 import uuid
@@ -67,8 +66,9 @@ def _sandbox_actor_class():
                 self._cm, made = made, made.__enter__()
             self.sb = made
 
-        def where(self) -> tuple[str, str]:
-            return ray.get_runtime_context().get_node_id(), self.sb.container_id
+        def where(self) -> tuple[str, str, str, str]:
+            sb = self.sb
+            return ray.get_runtime_context().get_node_id(), sb.container_id, sb.image, sb.workdir
 
         def call(self, method: str, args: tuple, kwargs: dict) -> tuple[bool, Any]:
             # Project errors come back as values, so the driver re-raises exactly the class it knows.
@@ -118,11 +118,10 @@ class RemoteSandbox:
         self._dead: str | None = None
         self._closed = False
         try:
-            self.node_id, self.container_id = self._get(self.actor.where.remote(), "start")
-        except SandboxError:
+            self.node_id, self.container_id, self.image, self.workdir = self._get(self.actor.where.remote(), "start")
+        except BaseException:
             ray.kill(self.actor, no_restart=True)
             raise
-        self.image, self.workdir = self._call("__getattribute__", "image"), self._call("__getattribute__", "workdir")
 
     def _get(self, ref, what: str):
         from ray.exceptions import (ActorDiedError, ActorUnavailableError, ActorUnschedulableError, RayActorError,
@@ -236,17 +235,21 @@ def _task_sandbox(task, sandbox_kwargs: dict) -> Callable[[], Any]:
     return make
 
 
+def _no_factory():
+    raise ConfigError("this RaySandboxPool was made without an image or factory: use pool.task_sandbox(task)")
+
+
 class RaySandboxPool(SandboxPool):
     """`SandboxPool` whose sandboxes live in Ray actors across a cluster: `with pool.acquire() as sb:`.
 
-    `factory_or_image`: an image name (each node starts `Sandbox(image, **sandbox_kwargs)`) or a picklable
-    callable run inside the actor that returns a started, checkpointed Sandbox. `address`: the Ray cluster
+    `factory_or_image`: an image name (each node starts `Sandbox(image, **sandbox_kwargs)`), a picklable
+    callable run inside the actor that returns a started, checkpointed Sandbox, or None (task_sandbox only). `address`: the Ray cluster
     (None: $RAY_ADDRESS, else a local cluster). `actor_cpus`: Ray CPUs each sandbox reserves, which is how
     Ray spreads containers over nodes by their size. `task_sandbox(task)` gives a task's start state in an
     actor, for `srl eval --backend ray`.
     """
 
-    def __init__(self, factory_or_image: Callable[[], Any] | str, size: int, *, address: str | None = None,
+    def __init__(self, factory_or_image: Callable[[], Any] | str | None, size: int, *, address: str | None = None,
                  actor_cpus: float = 1.0, scheduling: str = "SPREAD", **sandbox_kwargs) -> None:
         if actor_cpus < 0:
             raise ConfigError("actor_cpus must be >= 0")
@@ -254,12 +257,13 @@ class RaySandboxPool(SandboxPool):
         self.pool_id = uuid.uuid4().hex[:12]
         self._sandbox_kwargs = dict(sandbox_kwargs)
         self._sandbox_kwargs["labels"] = {**self._sandbox_kwargs.get("labels", {}), POOL_LABEL: self.pool_id}
-        self._actor_options = {"num_cpus": actor_cpus, "scheduling_strategy": scheduling,
-                               "name": None}
-        self._actor_options.pop("name")
-        self._names = itertools.count()
-        make = (_image_sandbox(factory_or_image, self._sandbox_kwargs) if isinstance(factory_or_image, str)
-                else factory_or_image)
+        self._actor_options = {"num_cpus": actor_cpus, "scheduling_strategy": scheduling}
+        if factory_or_image is None:  # a pool for task_sandbox() only
+            make = _no_factory
+        elif isinstance(factory_or_image, str):
+            make = _image_sandbox(factory_or_image, self._sandbox_kwargs)
+        else:
+            make = factory_or_image
         super().__init__(lambda: RemoteSandbox(make, actor_options=self._actor_options), size)
         self._task_slots = threading.BoundedSemaphore(size)
 
