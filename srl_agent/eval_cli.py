@@ -73,7 +73,7 @@ def _eval(args: argparse.Namespace) -> int:
     record = config_record(model=args.model, policy=args.policy, tasks=args.tasks, agent=agent,
                            temperature=args.temperature, max_new_tokens=args.max_new_tokens)
     summary = evaluate(tasks, policy, args.output, agent_config=agent, samples=args.samples, workers=args.workers,
-                       expert=expert, record=record)
+                       expert=expert, record=record, backend=args.backend, address=args.address)
     print_summary(summary, Path(args.output))
     return 0
 
@@ -136,6 +136,10 @@ def _register_eval(sub) -> None:
     p.add_argument("--tasks", required=True, help="task suite name or path, optionally SUITE:split")
     p.add_argument("-o", "--output", required=True, help="run directory (resumes when it exists), e.g. runs/ID")
     p.add_argument("--workers", type=int, default=1, help="episodes in parallel, one sandbox each (default: 1)")
+    p.add_argument("--backend", choices=["local", "ray"], default="local",
+                   help="where sandboxes run: Docker on this machine, or Ray actors on a cluster (default: local)")
+    p.add_argument("--address", default=None, help="ray: the cluster to join (e.g. auto, ray://head:10001; "
+                                                   "default: $RAY_ADDRESS, else a local Ray started here)")
     p.add_argument("--max-steps", type=int, default=30, help="step limit per episode (default: 30)")
     p.add_argument("--samples", type=int, default=1, help="episodes per task, for pass@k (default: 1)")
     p.add_argument("--time-limit", type=float, default=None, help="wall-clock seconds per episode (default: none)")

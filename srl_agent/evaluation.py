@@ -84,11 +84,13 @@ def _check_config(run_dir: Path, record: dict) -> None:
 def evaluate(tasks: Sequence[Task], policy: Policy, run_dir: str | Path, *, agent_config: AgentConfig | None = None,
              samples: int = 1, workers: int = 1, sandbox_factory: Callable | None = None,
              grader: Callable | None = None, expert: dict[str, list[str]] | None = None,
-             record: dict | None = None, progress: bool = True) -> dict:
+             record: dict | None = None, progress: bool = True, backend: str = "local",
+             address: str | None = None) -> dict:
     """Run every (task, sample) episode not already done, then write summary.json and predictions.jsonl.
 
     `sandbox_factory(task)` is a context manager giving a sandbox at the task's start state (default:
-    `srl_agent.tasks.task_sandbox`); the samples of a task share one sandbox, reset between them. Episodes
+    `srl_agent.tasks.task_sandbox` on `backend` "local", or in Ray actors on the cluster at `address` for
+    "ray"; see srl_agent.sandbox.backends); the samples of a task share one sandbox, reset between them. Episodes
     that could not start (sandbox or image failures) write no report, so rerunning the command retries them.
     """
     if samples < 1 or workers < 1:
@@ -100,7 +102,9 @@ def evaluate(tasks: Sequence[Task], policy: Policy, run_dir: str | Path, *, agen
     run_dir.mkdir(parents=True, exist_ok=True)
     _check_config(run_dir, {"samples": samples, **(record or {})})
     if sandbox_factory is None:
-        from srl_agent.tasks import task_sandbox as sandbox_factory
+        from srl_agent.sandbox.backends import task_sandbox_factory
+
+        sandbox_factory = task_sandbox_factory(backend, address=address, size=workers)
     agent_config = agent_config or AgentConfig()
     todo = [(t, [j for j in range(samples) if not is_done(episode_dir(run_dir, t.instance_id, j, samples))])
             for t in tasks]
