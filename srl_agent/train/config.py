@@ -72,14 +72,17 @@ class TrainConfig:
         return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
 
     def common_trl_args(self) -> dict[str, Any]:
-        return dict(output_dir=self.output_dir, max_steps=self.max_steps, num_train_epochs=self.num_train_epochs,
+        import torch
+
+        extra: dict[str, Any] = {"gradient_checkpointing": True} if self.gradient_checkpointing else {}
+        return extra | dict(output_dir=self.output_dir, max_steps=self.max_steps, num_train_epochs=self.num_train_epochs,
                     learning_rate=self.learning_rate, lr_scheduler_type=self.lr_scheduler_type,
                     warmup_steps=float(self.warmup_ratio), max_grad_norm=self.max_grad_norm,
                     per_device_train_batch_size=self.per_device_train_batch_size, bf16=self.use_bf16(),
                     seed=self.seed, data_seed=self.seed, save_strategy="steps", save_steps=self.save_steps,
                     save_total_limit=self.save_total_limit, logging_steps=self.logging_steps,
-                    report_to=self.report_to, gradient_checkpointing=self.gradient_checkpointing,
-                    disable_tqdm=False)
+                    report_to=self.report_to, disable_tqdm=False,
+                    dataloader_pin_memory=torch.cuda.is_available())
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": SCHEMA, "method": METHOD_OF.get(type(self), "?"), **dataclasses.asdict(self)}
