@@ -17,8 +17,8 @@ from srl_agent.errors import SandboxError
 from srl_agent.grading import parse_test_log
 from srl_agent.task import Task
 from srl_agent.tasks.images import build_package_image, unpacked_source
-from srl_agent.tasks.issue import called_names, failure_section, leaks, parse_symptom, write_issue
-from srl_agent.tasks.mutate import Mutation, find_mutations, sample_mutations
+from srl_agent.tasks.issue import called_names, failure_section, leaks, parse_symptom, test_body, write_issue
+from srl_agent.tasks.mutate import Mutation, find_mutations, is_valid, sample_mutations
 from srl_agent.tasks.suite import PYTEST, PackageSpec, Suite
 
 MAX_FAIL = 3          # "1..a few" failing tests (a parametrized test counts once ...
@@ -111,27 +111,46 @@ def _public_names(src: Path, files: list[str]) -> set[str]:
     return names
 
 
-def _function_label(statement: str, m: Mutation, public: set[str], package: str) -> str:
+def _function_label(code: str, m: Mutation, public: set[str], package: str) -> str:
+    """The public function the report is about: the buggy one if the test calls it, else one the test calls."""
     top = (m.function or "").split(".")[0]
-    calls = [c for c in called_names(statement) if c.split(".")[-1] in public]
-    for c in calls:
-        if c.split(".")[-1] == top:
-            return c
-    if top in public:
+    calls = [c.split(".")[-1] for c in called_names(code)]
+    calls = [c for c in calls if c in public]
+    if top in calls or (top in public and not calls):
         return top
     return calls[0] if calls else package
 
 
+def _p2p(rng: random.Random, failing: list[str], stable: list[str]) -> tuple[list[str], list[str]]:
+    """PASS_TO_PASS sampled from the failing tests' files, topped up from up to 2 other files when those have
+    few; returns (PASS_TO_PASS, test files to run)."""
+    files = sorted({t.split("::")[0] for t in failing})
+    others = sorted({t.split("::")[0] for t in stable} - set(files))
+    rng.shuffle(others)
+
+    def pool() -> list[str]:
+        return sorted(t for t in stable if t.split("::")[0] in files and t not in failing and _sane(t))
+
+    extra = 0
+    while len(pool()) < P2P_SAMPLE // 2 and others and extra < 2:
+        files.append(others.pop())
+        extra += 1
+    cands = pool()
+    return sorted(rng.sample(cands, min(P2P_SAMPLE, len(cands)))), sorted(files)
+
+
 def make_task(suite: Suite, spec: PackageSpec, image: str, base_commit: str, m: Mutation, result: dict,
-              failing: list[str], stable: list[str], public: set[str]) -> Task | None:
+              failing: list[str], stable: list[str], public: set[str], tests_src: dict[str, str]) -> Task | None:
     h = hashlib.sha1(m.key.encode()).hexdigest()[:8]
     iid = f"{spec.key}__{m.kind}_{h}"
     rng = random.Random(iid)
-    files = sorted({t.split("::")[0] for t in failing})
-    pool = sorted(t for t in stable if t.split("::")[0] in files and t not in failing and _sane(t))
-    p2p = sorted(rng.sample(pool, min(P2P_SAMPLE, len(pool))))
+    p2p, files = _p2p(rng, failing, stable)
     symptom = parse_symptom(failure_section(result["log"], failing[0]))
-    function = _function_label(symptom.statement, m, public, spec.name)
+    try:
+        symptom.code = test_body(tests_src.get(failing[0].split("::")[0], ""), failing[0], symptom.statement)
+    except SyntaxError:
+        symptom.code = []
+    function = _function_label("\n".join(symptom.code) or symptom.statement, m, public, spec.name)
     forbidden = [p for t in failing + p2p for p in t.replace("[", "::").split("::")] + [m.path, m.path.rsplit("/", 1)[-1]]
     forbidden = [f for f in forbidden if len(f) > 3 and f not in (function, spec.name)]
     text = write_issue(package=spec.name, version=spec.version, function=function, symptom=symptom,
@@ -164,7 +183,9 @@ def discover_package(suite: Suite, spec: PackageSpec, *, log=print, max_tries: i
         files = _library_files(src, spec)
         public = _public_names(src, files)
         sources = {f: (src / f).read_text() for f in files}
-        cands = [m for f in files for m in find_mutations(f, sources[f])
+        tests_src = {p.relative_to(src).as_posix(): p.read_text(errors="replace")
+                     for p in src.rglob("test*.py") if p.is_file()}
+        cands = [m for f in files for m in find_mutations(f, sources[f], validate=False)
                  if m.function and m.function.split(".")[-1] not in ("main", "_main")]
     order = sample_mutations(cands, f"{suite.seed}:{spec.key}")
     tasks: list[Task] = []
@@ -176,7 +197,7 @@ def discover_package(suite: Suite, spec: PackageSpec, *, log=print, max_tries: i
         while len(batch) < BATCH and i < len(order):
             m = order[i]
             i += 1
-            if per_function.get(f"{m.path}:{m.function}", 0) < PER_FUNCTION:
+            if per_function.get(f"{m.path}:{m.function}", 0) < PER_FUNCTION and is_valid(m, sources[m.path]):
                 batch.append(m)
         stats.tried += len(batch)
         jobs = [{"id": m.key, "path": m.path, "content": m.apply(sources[m.path])} for m in batch]
@@ -200,7 +221,7 @@ def discover_package(suite: Suite, spec: PackageSpec, *, log=print, max_tries: i
             if sorted(t for t in stable if sm2.get(t) not in PASSING) != failing:
                 stats.rejected["unstable"] = stats.rejected.get("unstable", 0) + 1
                 continue
-            task = make_task(suite, spec, image, base_commit, m, r, failing, stable, public)
+            task = make_task(suite, spec, image, base_commit, m, r, failing, stable, public, tests_src)
             if task is None:
                 stats.rejected["issue text"] = stats.rejected.get("issue text", 0) + 1
             elif len(tasks) < spec.tasks and per_function.get(f"{m.path}:{m.function}", 0) < PER_FUNCTION:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import random
 import textwrap
 import re
@@ -15,10 +16,43 @@ _CALL = re.compile(r"([A-Za-z_][\w.]*)\s*\(")
 
 @dataclass
 class Symptom:
-    """What a user saw: the statement they ran, the values involved and the error it ended with."""
+    """What a user saw: the code they ran, the statement that failed, the values involved and the error."""
     statement: str = ""
     values: list[str] = field(default_factory=list)
     error: list[str] = field(default_factory=list)
+    code: list[str] = field(default_factory=list)
+
+
+MAX_CODE_LINES = 20
+
+
+def test_body(source: str, test_id: str, statement: str = "") -> list[str]:
+    """The body of the test `path::[Class::]name[param]` in `source`, dedented, without its docstring and
+    without the `def` line (which carries the test's name). A long body is cut to the lines leading up to the
+    failing `statement`; [] when that cannot be done."""
+    names = [re.sub(r"\[.*$", "", p) for p in test_id.split("::")[1:]]
+    node: ast.AST = ast.parse(source)
+    for name in names:
+        node = next((n for n in getattr(node, "body", []) if isinstance(n, (ast.FunctionDef, ast.ClassDef,
+                     ast.AsyncFunctionDef)) and n.name == name), None)
+        if node is None:
+            return []
+    body = list(node.body)
+    if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
+        body = body[1:]
+    if not body:
+        return []
+    lines = source.splitlines()[body[0].lineno - 1: body[-1].end_lineno]
+    lines = textwrap.dedent("\n".join(lines)).splitlines()
+    if len(lines) <= MAX_CODE_LINES:
+        return lines
+    hits = [i for i, line in enumerate(lines) if statement and line.strip() == statement.strip()]
+    if not hits:
+        return []
+    window = lines[max(0, hits[0] - MAX_CODE_LINES // 2 + 1): hits[0] + 1]
+    while window and not window[0].strip():
+        window = window[1:]
+    return textwrap.dedent("\n".join(window)).splitlines()
 
 
 def failure_section(log: str, test_id: str) -> str:
@@ -70,9 +104,13 @@ def called_names(statement: str) -> list[str]:
     return [m.group(1) for m in _CALL.finditer(statement)]
 
 
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
 def _scrub(lines: list[str], forbidden: list[str]) -> list[str]:
     out = []
     for line in lines:
+        line = _ADDRESS.sub(" at 0x...", line)  # memory addresses change from run to run
         if _FILE_LINE.search(line) or any(f and f in line for f in forbidden):
             continue
         out.append(line)
@@ -90,6 +128,8 @@ def write_issue(*, package: str, version: str, function: str, symptom: Symptom, 
     statement = "" if any(f and f in symptom.statement for f in forbidden) else symptom.statement
     values = _scrub(symptom.values, forbidden)
     error = _scrub(symptom.error, forbidden)
+    # the example is shown whole or not at all: dropping lines would make code that does not run
+    code = symptom.code if len(_scrub(symptom.code, forbidden)) == len(symptom.code) else []
     title = rng.choice([f"`{function}` gives a wrong result", f"Unexpected behaviour of `{function}`",
                         f"`{function}` is broken in {package} {version}", f"Bug in `{function}`"])
     opening = rng.choice([
@@ -100,7 +140,12 @@ def write_issue(*, package: str, version: str, function: str, symptom: Symptom, 
     parts = [title, "", opening, ""]
     if values:
         parts += ["With these inputs:", "", *("    " + v for v in values), ""]
-    if statement:
+    if code:
+        parts += [rng.choice(["Here is what I run:", "Minimal example:", "To reproduce:"]), "",
+                  *("    " + c if c.strip() else "" for c in code), ""]
+        if statement and len(code) > 1:
+            parts += ["It fails at:", "", "    " + statement, ""]
+    elif statement:
         parts += [rng.choice(["This check fails:", "Running this:", "Minimal example:"]), "", "    " + statement, ""]
     if error:
         kind = error[0].split(":", 1)[0]

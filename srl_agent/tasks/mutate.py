@@ -175,21 +175,23 @@ class _Finder(ast.NodeVisitor):
         self.generic_visit(node)
 
 
-def find_mutations(path: str, source: str) -> list[Mutation]:
-    """Every mutation site of one module (path is relative to the repo root), in source order."""
+def is_valid(m: Mutation, source: str) -> bool:
+    """The mutated module still parses (e.g. removing a block's only statement does not)."""
+    try:
+        ast.parse(m.apply(source))
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+def find_mutations(path: str, source: str, *, validate: bool = True) -> list[Mutation]:
+    """Every mutation site of one module (path is relative to the repo root), in source order.
+
+    validate=False skips re-parsing each mutant (costly on big modules); check the ones you use with is_valid."""
     tree = ast.parse(source)
     f = _Finder(path, source)
     f.visit(tree)
-    valid = []
-    for m in f.out:
-        if m.end_line > len(f.lines) + 1:
-            continue
-        try:
-            ast.parse(m.apply(source))
-        except (SyntaxError, ValueError):
-            continue
-        valid.append(m)
-    return valid
+    return [m for m in f.out if m.end_line <= len(f.lines) + 1 and (not validate or is_valid(m, source))]
 
 
 def sample_mutations(mutations: list[Mutation], seed: int | str) -> list[Mutation]:

@@ -1,0 +1,66 @@
+"""Benchmark: package image build time (cold, no cache) and tasks graded per minute with 1 and 2 workers."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from srl_agent.grading_cli import Prediction, grade_predictions
+from srl_agent.tasks import load_recipe, load_suite
+from srl_agent.tasks.images import build_package_image
+from srl_agent.tasks.validate import sample_per_package
+
+
+def cold_builds() -> list[tuple[str, float]]:
+    """Each package image built from scratch under a throw-away tag (sdists cached: fetching is not timed)."""
+    out = []
+    for spec in load_recipe("pypi-mutants").packages:
+        tag = f"srl-agent-bench:{spec.key}"
+        build_package_image(spec, tag=tag, force=True, no_cache=True)  # warm the sdist cache and base layers
+        r = build_package_image(spec, tag=tag, force=True, no_cache=True)
+        subprocess.run(["docker", "rmi", "-f", tag], capture_output=True)
+        out.append((spec.key, r.seconds))
+    return out
+
+
+def throughput(tasks, workers: int) -> tuple[float, int]:
+    preds = [Prediction(t.instance_id, "gold", t.gold_patch) for t in tasks]
+    tmp = Path(tempfile.mkdtemp(prefix="srl-bench-grade-"))
+    try:
+        t0 = time.perf_counter()
+        reports = grade_predictions(preds, tasks, tmp, workers=workers, progress=False)
+        dt = time.perf_counter() - t0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return len(tasks) / dt * 60.0, sum(r.resolved for r in reports.values())
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--per-package", type=int, default=2, help="tasks per package graded in each setting")
+    args = ap.parse_args()
+    builds = cold_builds()
+    tasks = sample_per_package(load_suite("pypi-mutants"), args.per_package, seed=3)
+    throughput(tasks[:2], 1)  # warm-up: page cache, docker layers
+    one, ok1 = throughput(tasks, 1)
+    two, ok2 = throughput(tasks, 2)
+    print("| image (cold build, no cache) | seconds |")
+    print("|---|---|")
+    for key, s in builds:
+        print(f"| {key} | {s:.1f} |")
+    print(f"| all {len(builds)} images | {sum(s for _, s in builds):.1f} |")
+    print()
+    print(f"| workers | tasks graded / min ({len(tasks)} gold patches, fresh container each) | resolved | ratio vs 1 |")
+    print("|---|---|---|---|")
+    print(f"| 1 | {one:.1f} | {ok1}/{len(tasks)} | 1.00x |")
+    print(f"| 2 | {two:.1f} | {ok2}/{len(tasks)} | {two / one:.2f}x |")
+    return 0 if ok1 == ok2 == len(tasks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""`srl grade`: grade SWE-bench-style predictions in containers, in parallel, resumable, with a SWE-bench-shaped report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from srl_agent.errors import InputError
+from srl_agent.grading import GradeReport, grade_patch
+from srl_agent.task import Task
+
+REPORT_SCHEMA_VERSION = 2  # the schema_version of SWE-bench's run report that ours follows
+
+
+@dataclass(frozen=True)
+class Prediction:
+    instance_id: str
+    model_name_or_path: str
+    model_patch: str | None
+
+
+def read_predictions(path: Path) -> list[Prediction]:
+    """SWE-bench predictions: a JSON list, a JSON object keyed by instance id, or JSONL."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such predictions file")
+    text = path.read_text()
+    try:
+        data = json.loads(text)
+        rows = list(data.values()) if isinstance(data, dict) and "instance_id" not in data else (
+            [data] if isinstance(data, dict) else data)
+    except json.JSONDecodeError:
+        rows = []
+        for n, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise InputError(f"{path}:{n}: neither a JSON document nor JSONL ({exc.msg})") from None
+    preds, seen = [], set()
+    for i, r in enumerate(rows):
+        if not isinstance(r, dict) or not isinstance(r.get("instance_id"), str):
+            raise InputError(f"{path}: prediction #{i + 1} has no string 'instance_id'")
+        patch = r.get("model_patch")
+        if patch is not None and not isinstance(patch, str):
+            raise InputError(f"{path}: prediction {r['instance_id']}: 'model_patch' must be a string or null")
+        if r["instance_id"] in seen:
+            raise InputError(f"{path}: instance {r['instance_id']} is predicted twice")
+        seen.add(r["instance_id"])
+        preds.append(Prediction(r["instance_id"], str(r.get("model_name_or_path") or "model"), patch))
+    return preds
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^\w.-]+", "__", name)
+
+
+def instance_dir(run_dir: Path, pred: Prediction) -> Path:
+    """SWE-bench's layout: <run_dir>/<model>/<instance_id>/{report.json, test_output.txt, patch.diff}."""
+    return run_dir / _safe(pred.model_name_or_path) / _safe(pred.instance_id)
+
+
+def load_done(run_dir: Path, pred: Prediction) -> GradeReport | None:
+    """A finished grade from an earlier run; infrastructure errors are retried, so they do not count."""
+    f = instance_dir(run_dir, pred) / "report.json"
+    if not f.is_file():
+        return None
+    try:
+        rep = GradeReport.from_dict(json.loads(f.read_text()))
+    except (json.JSONDecodeError, TypeError):
+        return None
+    return None if rep.status == "ERROR" else rep
+
+
+def save(run_dir: Path, pred: Prediction, rep: GradeReport) -> None:
+    d = instance_dir(run_dir, pred)
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "patch.diff").write_text(pred.model_patch or "")
+    (d / "test_output.txt").write_text(rep.test_output)
+    tmp = d / "report.json.tmp"
+    tmp.write_text(json.dumps(rep.to_dict(), indent=2))
+    tmp.replace(d / "report.json")
+
+
+def run_report(tasks: list[Task], preds: list[Prediction], reports: dict[str, GradeReport]) -> dict:
+    """The run report, with SWE-bench's keys (plus our per-instance statuses)."""
+    submitted = {p.instance_id for p in preds}
+    empty = {p.instance_id for p in preds if not (p.model_patch or "").strip()}
+    errors = {i for i, r in reports.items() if r.status == "ERROR"}
+    completed = set(reports) - errors
+    resolved = {i for i, r in reports.items() if r.resolved}
+    return {
+        "total_instances": len(tasks), "submitted_instances": len(submitted),
+        "completed_instances": len(completed), "resolved_instances": len(resolved),
+        "unresolved_instances": len(completed - resolved - empty), "infra_failure_instances": len(errors),
+        "empty_patch_instances": len(empty), "error_instances": len(errors),
+        "completed_ids": sorted(completed), "incomplete_ids": sorted(submitted - set(reports)),
+        "empty_patch_ids": sorted(empty), "submitted_ids": sorted(submitted), "resolved_ids": sorted(resolved),
+        "unresolved_ids": sorted(completed - resolved - empty), "error_ids": sorted(errors),
+        "infra_failure_ids": sorted(errors),
+        "failure_reasons": {i: reports[i].infra_error for i in sorted(errors)},
+        "patch_not_applied_ids": sorted(i for i, r in reports.items() if r.patch_exists and not r.patch_applied
+                                        and r.status != "ERROR"),
+        "statuses": {i: reports[i].status for i in sorted(reports)},
+        "resolved_rate": len(resolved) / len(submitted) if submitted else 0.0,
+        "schema_version": REPORT_SCHEMA_VERSION,
+    }
+
+
+def grade_predictions(preds: list[Prediction], tasks: list[Task], run_dir: Path, *, workers: int = 1,
+                      timeout: float = 900.0, progress: bool = True) -> dict[str, GradeReport]:
+    """Grade every prediction (skipping those already graded in run_dir) with `workers` containers at once."""
+    from tqdm import tqdm
+
+    by_id = {t.instance_id: t for t in tasks}
+    unknown = [p.instance_id for p in preds if p.instance_id not in by_id]
+    if unknown:
+        raise InputError(f"{len(unknown)} predictions name tasks not in the suite, e.g. {unknown[0]!r}; "
+                         "check --tasks")
+    reports: dict[str, GradeReport] = {}
+    todo = []
+    for p in preds:
+        done = load_done(run_dir, p)
+        if done is not None:
+            reports[p.instance_id] = done
+        else:
+            todo.append(p)
+    lock = threading.Lock()
+    bar = tqdm(total=len(preds), initial=len(reports), desc="grading", unit="task", disable=not progress)
+
+    def one(p: Prediction) -> None:
+        rep = grade_patch(by_id[p.instance_id], p.model_patch, timeout=timeout)
+        save(run_dir, p, rep)
+        with lock:
+            reports[p.instance_id] = rep
+            bar.update(1)
+            bar.set_postfix(resolved=sum(r.resolved for r in reports.values()))
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        for fut in as_completed([pool.submit(one, p) for p in todo]):
+            fut.result()
+    bar.close()
+    return reports
+
+
+def _grade(args: argparse.Namespace) -> int:
+    from srl_agent.tasks import load_suite
+
+    preds = read_predictions(Path(args.predictions))
+    tasks = load_suite(args.tasks)
+    out = Path(args.output)
+    run_dir = Path(args.run_dir) if args.run_dir else out.with_name(out.stem + "_logs")
+    reports = grade_predictions(preds, tasks, run_dir, workers=args.workers, timeout=args.timeout,
+                                progress=not args.quiet)
+    report = run_report(tasks, preds, reports)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print(f"resolved {report['resolved_instances']}/{report['submitted_instances']} "
+          f"({report['error_instances']} infrastructure errors, "
+          f"{len(report['patch_not_applied_ids'])} patches did not apply); report: {out}; logs: {run_dir}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("grade", help="grade SWE-bench-style predictions in containers",
+                       description="Apply each prediction's model_patch to its task in a fresh container, run "
+                                   "FAIL_TO_PASS and PASS_TO_PASS tests, and write a SWE-bench-style report. "
+                                   "Instances already graded in the log folder are skipped (rerun to resume).")
+    p.add_argument("predictions", help="JSON or JSONL with instance_id, model_name_or_path, model_patch")
+    p.add_argument("--tasks", default="pypi-mutants", help="suite name, folder or tasks file (default: pypi-mutants)")
+    p.add_argument("-o", "--output", required=True, help="where to write the run report (JSON)")
+    p.add_argument("--run-dir", default=None,
+                   help="per-instance logs and reports (default: <OUTPUT stem>_logs beside the report)")
+    p.add_argument("--workers", type=int, default=2, help="containers graded at once (default: 2)")
+    p.add_argument("--timeout", type=float, default=900.0, help="seconds for one test run (default: 900)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_grade)

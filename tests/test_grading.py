@@ -1,0 +1,187 @@
+"""Grading: log parsing and resolution status without Docker; patches graded in real containers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+
+import pytest
+
+from srl_agent.errors import InputError
+from srl_agent.grading import GradeReport, grade_log, parse_test_log
+from srl_agent.grading_cli import Prediction, read_predictions, run_report
+from srl_agent.task import Task
+
+LOG = """\
+============================= test session starts ==============================
+collected 4 items
+
+tests/test_a.py ..F.                                                     [100%]
+
+=========================== short test summary info ============================
+PASSED tests/test_a.py::test_one
+PASSED tests/test_a.py::test_two[1-2]
+FAILED tests/test_a.py::test_three - AssertionError: assert 1 == 2
+PASSED tests/test_a.py::TestK::test_four
+SKIPPED [1] tests/test_a.py:40: no network
+========================= 1 failed, 3 passed in 0.05s =========================
+"""
+
+
+def _task(f2p, p2p) -> Task:
+    return Task(instance_id="t1", fail_to_pass=f2p, pass_to_pass=p2p)
+
+
+def test_parse_uses_swebench_pytest_parser_and_names():
+    """Statuses are swebench's names, so reports mean the same as SWE-bench's."""
+    sm = parse_test_log(LOG)
+    assert sm["tests/test_a.py::test_one"] == "PASSED"
+    assert sm["tests/test_a.py::test_three"] == "FAILED"
+    assert sm["tests/test_a.py::test_two[1-2]"] == "PASSED"
+    assert sm["tests/test_a.py::TestK::test_four"] == "PASSED"
+    assert not any(k.startswith("[") for k in sm)  # the "SKIPPED [1]" summary line is not a test
+    assert parse_test_log(LOG, "parse_log_pytest") == sm
+
+
+def test_unknown_parser_is_a_user_error():
+    with pytest.raises(InputError, match="unknown log parser"):
+        parse_test_log(LOG, "nope")
+
+
+def test_full_when_every_f2p_and_p2p_passes():
+    r = grade_log(_task(["tests/test_a.py::test_one"], ["tests/test_a.py::test_two[1-2]"]), LOG)
+    assert r.status == "FULL" and r.resolved
+    assert r.tests_status["FAIL_TO_PASS"]["success"] == ["tests/test_a.py::test_one"]
+
+
+def test_partial_when_some_f2p_still_fail():
+    r = grade_log(_task(["tests/test_a.py::test_one", "tests/test_a.py::test_three"], ["tests/test_a.py::test_two[1-2]"]), LOG)
+    assert r.status == "PARTIAL" and not r.resolved
+
+
+def test_no_when_a_p2p_test_breaks():
+    r = grade_log(_task(["tests/test_a.py::test_one"], ["tests/test_a.py::test_three"]), LOG)
+    assert r.status == "NO"
+
+
+def test_missing_test_counts_as_failed():
+    """A test that did not run (e.g. the module no longer imports) is not a pass."""
+    r = grade_log(_task(["tests/test_a.py::test_gone"], []), LOG)
+    assert r.status == "NO"
+    assert r.tests_status["FAIL_TO_PASS"]["failure"] == ["tests/test_a.py::test_gone"]
+
+
+def test_empty_log_is_not_resolved():
+    assert grade_log(_task(["tests/test_a.py::test_one"], []), "").status == "NO"
+
+
+def test_report_round_trip_and_swebench_shape():
+    r = grade_log(_task(["tests/test_a.py::test_one"], []), LOG)
+    d = r.to_dict()
+    assert d["schema"] == "srl-grade/1" and d["resolved"] is True and "test_output" not in d
+    assert GradeReport.from_dict(json.loads(json.dumps(d))).status == "FULL"
+    sw = r.to_swebench()
+    assert sw["resolved"] and sw["patch_successfully_applied"] and not sw["infra_failure"]
+
+
+def test_predictions_json_and_jsonl(tmp_path):
+    rows = [{"instance_id": "a", "model_name_or_path": "m", "model_patch": "diff"},
+            {"instance_id": "b", "model_name_or_path": "m", "model_patch": None}]
+    (tmp_path / "p.json").write_text(json.dumps(rows))
+    (tmp_path / "p.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    assert read_predictions(tmp_path / "p.json") == read_predictions(tmp_path / "p.jsonl")
+    (tmp_path / "bad.jsonl").write_text('{"model_patch": ""}\n')
+    with pytest.raises(InputError, match="instance_id"):
+        read_predictions(tmp_path / "bad.jsonl")
+
+
+def test_run_report_counts_errors_apart_from_unresolved():
+    """An infrastructure failure must never be counted as a plain unresolved instance."""
+    tasks = [Task(instance_id=i) for i in "abc"]
+    preds = [Prediction("a", "m", "x"), Prediction("b", "m", "x"), Prediction("c", "m", "")]
+    reps = {"a": GradeReport("a", "FULL", True, True), "b": GradeReport("b", "ERROR", infra_error="container died"),
+            "c": GradeReport("c", "NO")}
+    rep = run_report(tasks, preds, reps)
+    assert rep["resolved_ids"] == ["a"] and rep["error_ids"] == ["b"] and rep["empty_patch_ids"] == ["c"]
+    assert "b" not in rep["unresolved_ids"] and rep["failure_reasons"]["b"] == "container died"
+
+
+# --- in containers -------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def a_task(base_image):
+    from srl_agent.tasks import load_suite
+
+    tasks = [t for t in load_suite("pypi-mutants") if t.extra.get("package") == "inflection"]
+    return tasks[0]
+
+
+@pytest.mark.docker
+def test_gold_resolves_empty_and_noop_do_not(a_task):
+    from srl_agent.grading import grade_patch
+    from srl_agent.tasks import task_sandbox
+
+    noop = "diff --git a/NOTES.txt b/NOTES.txt\nnew file mode 100644\n--- /dev/null\n+++ b/NOTES.txt\n@@ -0,0 +1 @@\n+hi\n"
+    with task_sandbox(a_task) as sb:
+        gold = grade_patch(a_task, a_task.gold_patch, sb)
+        empty = grade_patch(a_task, "", sb)
+        wrong = grade_patch(a_task, noop, sb)
+    assert gold.status == "FULL", gold.to_dict()
+    assert empty.status == "NO" and not empty.patch_exists
+    assert wrong.status in ("PARTIAL", "NO") and wrong.patch_applied
+
+
+@pytest.mark.docker
+def test_patch_that_does_not_apply_is_reported_as_such(a_task):
+    from srl_agent.grading import grade_patch
+
+    bad = "diff --git a/nope.py b/nope.py\n--- a/nope.py\n+++ b/nope.py\n@@ -1,1 +1,1 @@\n-x = 1\n+x = 2\n"
+    r = grade_patch(a_task, bad)
+    assert r.status == "NO" and r.patch_exists and not r.patch_applied and r.apply_error
+    assert r.infra_error is None
+
+
+@pytest.mark.docker
+def test_patch_cannot_change_the_tests_that_grade_it(a_task):
+    """SWE-bench restores the test files after the prediction; a patch that edits tests gains nothing."""
+    from srl_agent.grading import grade_patch
+    from srl_agent.tasks import task_sandbox
+
+    test_file = a_task.fail_to_pass[0].split("::")[0]
+    with task_sandbox(a_task) as sb:
+        sb.run(f"printf 'def test_nothing():\\n    pass\\n' > {test_file}")
+        cheat = sb.diff()
+        r = grade_patch(a_task, cheat, sb)
+    assert r.patch_applied and r.status == "NO"
+
+
+@pytest.mark.docker
+def test_container_killed_mid_grading_is_an_infrastructure_error(a_task):
+    """A dead container is the environment's failure: status ERROR with infra_error, never a plain NO."""
+    from dataclasses import replace
+
+    from srl_agent.grading import grade_patch
+    from srl_agent.tasks import task_sandbox
+
+    slow = replace(a_task, test_command="sleep 20; " + a_task.test_command)
+    with task_sandbox(slow) as sb:
+        killer = threading.Timer(3.0, lambda: subprocess.run(["docker", "kill", sb.container_id], capture_output=True))
+        killer.start()
+        t0 = time.monotonic()
+        r = grade_patch(slow, slow.gold_patch, sb)
+        killer.join()
+    assert r.status == "ERROR" and r.infra_error and not r.resolved, r.to_dict()
+    assert time.monotonic() - t0 < 60
+
+
+@pytest.mark.docker
+def test_whole_run_timeout_is_an_infrastructure_error(a_task):
+    from dataclasses import replace
+
+    from srl_agent.grading import grade_patch
+
+    slow = replace(a_task, test_command="sleep 30")
+    r = grade_patch(slow, slow.gold_patch, timeout=2)
+    assert r.status == "ERROR" and "timed out" in r.infra_error
