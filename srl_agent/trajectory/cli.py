@@ -1,4 +1,4 @@
-"""The `srl traj` command group: import, split, stats, show (one function per subcommand)."""
+"""The `srl traj` command group: import, split, stats, show, replay, generate (one function per subcommand)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from srl_agent.errors import InputError
 
 
 def register(sub) -> None:
-    p = sub.add_parser("traj", help="expert trajectories: import, split, stats, show")
+    p = sub.add_parser("traj", help="expert trajectories: import, split, stats, show, replay, generate")
     tsub = p.add_subparsers(dest="traj_command", metavar="SUBCOMMAND", required=True)
 
     imp = tsub.add_parser("import", help="convert expert histories into canonical trajectories (JSONL)")
@@ -47,6 +47,27 @@ def register(sub) -> None:
     sh.add_argument("file", metavar="FILE")
     sh.add_argument("--index", type=int, default=0, help="which trajectory (0-based, default 0)")
     sh.set_defaults(func=cmd_show)
+
+    rp = tsub.add_parser("replay", help="re-run trajectories in their tasks' sandboxes; verify and grade them")
+    rp.add_argument("file", metavar="TRAJ.jsonl")
+    rp.add_argument("--tasks", required=True, metavar="SUITE", help="task suite name or path, optionally SUITE:split")
+    rp.add_argument("-o", "--output", required=True, metavar="REPORT.jsonl", help="one result per trajectory; "
+                    "rerunning with the same file resumes")
+    rp.add_argument("--keep-resolved", default=None, metavar="OUT.jsonl",
+                    help="write the trajectories that resolve, with their fresh observations")
+    rp.add_argument("--workers", type=int, default=2, help="sandboxes at once (default 2)")
+    rp.add_argument("--step-timeout", type=float, default=120.0, help="seconds per step (default 120)")
+    rp.add_argument("--grade-timeout", type=float, default=900.0, help="seconds for the test run (default 900)")
+    rp.set_defaults(func=cmd_replay)
+
+    gp = tsub.add_parser("generate", help="scripted expert: verified trajectories for a suite's tasks")
+    gp.add_argument("--tasks", required=True, metavar="SUITE", help="task suite name or path, optionally SUITE:split")
+    gp.add_argument("-o", "--output", required=True, metavar="OUT.jsonl")
+    gp.add_argument("--seed", type=int, default=0, help="varies wording, order and commands (default 0)")
+    gp.add_argument("--per-task", type=int, default=1, metavar="N", help="trajectories per task (default 1)")
+    gp.add_argument("--workers", type=int, default=2, help="sandboxes at once (default 2)")
+    gp.add_argument("--instance-ids", default=None, metavar="ID,ID", help="only these tasks")
+    gp.set_defaults(func=cmd_generate)
 
 
 def _bar(desc: str, unit: str):
@@ -115,3 +136,59 @@ def cmd_show(args) -> int:
 
     print(format_trajectory(load_one(args.file, args.index), color=sys.stdout.isatty()))
     return 0
+
+
+def _suite_tasks(spec: str):
+    from srl_agent.eval_cli import split_suite_spec
+    from srl_agent.tasks import load_suite
+
+    suite, split = split_suite_spec(spec)
+    return suite, load_suite(suite, split=split)
+
+
+def cmd_replay(args) -> int:
+    from tqdm import tqdm
+
+    from srl_agent.trajectory.replay import replay_file
+
+    if args.workers < 1:
+        raise InputError("--workers must be 1 or more")
+    suite, tasks = _suite_tasks(args.tasks)
+    with tqdm(desc="replay", unit="traj", disable=not sys.stderr.isatty(), leave=False) as bar:
+        s = replay_file(args.file, tasks, args.output, suite_name=f"suite {suite!r}", keep_resolved=args.keep_resolved,
+                        workers=args.workers, step_timeout=args.step_timeout, grade_timeout=args.grade_timeout,
+                        progress=bar.update)
+    print(f"{s.line()} ({s.replayed} replayed, {s.resumed} from an earlier run, {s.seconds:.0f}s) -> {args.output}")
+    if s.kept is not None:
+        print(f"kept {s.kept} verified trajectories -> {args.keep_resolved}")
+    if s.unknown_task:
+        print(f"{s.unknown_task} trajectories name tasks not in {args.tasks} (status UNKNOWN_TASK in the report)",
+              file=sys.stderr)
+    if s.trajectories and s.unknown_task == s.trajectories:
+        print("srl traj replay: no trajectory belongs to this suite; check --tasks", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from tqdm import tqdm
+
+    from srl_agent.trajectory.generate import generate_trajectories
+
+    if args.per_task < 1 or args.workers < 1:
+        raise InputError("--per-task and --workers must be 1 or more")
+    _, tasks = _suite_tasks(args.tasks)
+    if args.instance_ids:
+        wanted = set(args.instance_ids.split(","))
+        missing = sorted(wanted - {t.instance_id for t in tasks})
+        if missing:
+            raise InputError(f"not in {args.tasks}: {', '.join(missing)}")
+        tasks = [t for t in tasks if t.instance_id in wanted]
+    with tqdm(total=len(tasks), desc="generate", unit="task", disable=not sys.stderr.isatty(), leave=False) as bar:
+        s = generate_trajectories(tasks, args.output, seed=args.seed, per_task=args.per_task, workers=args.workers,
+                                  progress=bar.update)
+    print(f"{s.written} verified trajectories ({s.steps} steps) for {s.tasks} tasks in {s.seconds:.0f}s "
+          f"-> {args.output}")
+    for f in s.failures:
+        print(f"FAILED {f.instance_id} #{f.attempt}: {f.reason[:400]}", file=sys.stderr)
+    return 1 if s.failures else 0

@@ -1,0 +1,242 @@
+"""What the scripted expert knows before it acts: the gold patch as str_replace edits, the issue's symbol and
+example, a reproduction script, and the natural-language thoughts it writes (pure functions, no Docker)."""
+
+from __future__ import annotations
+
+import ast
+import random
+import re
+import sys
+from dataclasses import dataclass, field
+
+_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+_DEF = re.compile(r"^\s*(?:async\s+)?(def|class)\s+([A-Za-z_]\w*)")
+_BACKTICK = re.compile(r"`([A-Za-z_][\w.]*)`")
+_STATEMENT_HEADERS = ("This check fails:", "Running this:", "Minimal example:")
+_VALUE_SPLIT = re.compile(r", (?=[A-Za-z_]\w* = )")
+
+
+class ExpertScriptError(ValueError):
+    """The gold patch or the issue cannot be turned into the expert's steps (the task is reported, not written)."""
+
+
+@dataclass
+class Hunk:
+    """One hunk of a unified diff: the file, where it starts in the old file, and its (tag, text) lines."""
+
+    path: str
+    old_start: int
+    lines: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def changed(self) -> list[int]:
+        return [i for i, (tag, _) in enumerate(self.lines) if tag in "+-"]
+
+    @property
+    def first_changed_line(self) -> int:
+        """Line number (1-based, old file) of the first removed line, or of the line the addition follows."""
+        first = self.changed[0]
+        return self.old_start + sum(1 for tag, _ in self.lines[:first] if tag in " -")
+
+    @property
+    def old_span(self) -> int:
+        return sum(1 for tag, _ in self.lines if tag in " -")
+
+
+def parse_patch(patch: str) -> list[Hunk]:
+    """The hunks of a git-style unified diff (file creations / deletions are not expected in gold patches)."""
+    hunks: list[Hunk] = []
+    path = None
+    cur: Hunk | None = None
+    for line in patch.splitlines():
+        if line.startswith("diff --git "):
+            cur, path = None, None
+        elif line.startswith("+++ "):
+            target = line[4:].strip()
+            path = None if target == "/dev/null" else re.sub(r"^b/", "", target)
+        elif line.startswith("--- "):
+            continue
+        elif line.startswith("@@"):
+            m = _HUNK.match(line)
+            if not m or path is None:
+                raise ExpertScriptError(f"cannot read hunk header {line!r}")
+            cur = Hunk(path, int(m.group(1)))
+            hunks.append(cur)
+        elif cur is not None and line[:1] in (" ", "+", "-"):
+            cur.lines.append((line[0], line[1:]))
+        elif cur is not None and line == "":
+            cur.lines.append((" ", ""))  # some tools strip the lone space of an empty context line
+    if not hunks:
+        raise ExpertScriptError("the gold patch has no hunks")
+    return hunks
+
+
+def hunk_edit(text: str, hunk: Hunk, context: int = 0) -> tuple[str, str]:
+    """(old_str, new_str) for one hunk: the changed lines plus the least context (from `context` up) that
+    makes old_str occur exactly once in `text`."""
+    changed = hunk.changed
+    if not changed:
+        raise ExpertScriptError(f"hunk in {hunk.path} changes nothing")
+    i, j = changed[0], changed[-1]
+    pure_add = all(hunk.lines[k][0] != "-" for k in range(i, j + 1))
+    n = len(hunk.lines)
+    for c in range(context, n + 1):
+        lo, hi = max(0, i - c), min(n, j + 1 + c)
+        if pure_add and c == 0:  # an insertion needs an anchor line
+            lo, hi = (i - 1, hi) if i > 0 else (lo, hi + 1)
+        block = hunk.lines[lo:hi]
+        old = "\n".join(t for tag, t in block if tag in " -")
+        new = "\n".join(t for tag, t in block if tag in " +")
+        if old.strip() and text.count(old) == 1:
+            return old, new
+        if lo == 0 and hi == n:
+            break
+    raise ExpertScriptError(f"no unique old_str for the hunk at {hunk.path}:{hunk.old_start}")
+
+
+def edits_for_file(text: str, hunks: list[Hunk], gold_text: str, context: int = 0) -> list[tuple[str, str]]:
+    """Sequential str_replace edits that turn `text` into `gold_text` (checked), one per hunk."""
+    for ctx in dict.fromkeys((context, 0, 3)):
+        edits, cur = [], text
+        try:
+            for h in hunks:
+                old, new = hunk_edit(cur, h, ctx)
+                edits.append((old, new))
+                cur = cur.replace(old, new, 1)
+        except ExpertScriptError:
+            continue
+        if cur == gold_text:
+            return edits
+    raise ExpertScriptError(f"the str_replace edits for {hunks[0].path} do not reproduce the gold file")
+
+
+def enclosing_symbol(text: str, line: int) -> str | None:
+    """The innermost def/class whose body holds `line` (1-based): walking up, the first def header indented
+    less than every non-blank line between it and `line`."""
+    lines = text.split("\n")
+    if not 1 <= line <= len(lines):
+        return None
+    target = lines[line - 1]
+    cur = len(target) - len(target.lstrip()) if target.strip() else 10 ** 6
+    for k in range(line - 2, -1, -1):
+        if not lines[k].strip():
+            continue
+        d = len(lines[k]) - len(lines[k].lstrip())
+        if d < cur:
+            m = _DEF.match(lines[k])
+            if m:
+                return m.group(2)
+            cur = d
+    return None
+
+
+@dataclass
+class IssueExample:
+    """What the issue text shows: the symbol it names, the inputs, the failing statement and the error."""
+
+    symbol: str
+    qualified: str
+    title: str
+    values: list[str]
+    statement: str
+    error: list[str]
+
+    @property
+    def error_kind(self) -> str:
+        head = self.error[0].strip() if self.error else ""
+        kind = head.split(":", 1)[0]
+        if head.startswith("assert") or kind == "AssertionError":
+            return "AssertionError"
+        return kind if re.fullmatch(r"[\w.]+", kind or "-") else "a failure"
+
+
+def _blocks(text: str) -> dict[str, list[str]]:
+    """Each header line of the issue (a line ending with ':') and the indented block that follows it."""
+    out: dict[str, list[str]] = {}
+    lines = text.splitlines()
+    for k, line in enumerate(lines):
+        if line and not line.startswith(" ") and line.rstrip().endswith(":"):
+            block = []
+            for nxt in lines[k + 1:]:
+                if nxt.startswith("    "):
+                    block.append(nxt[4:])
+                elif nxt.strip() or block:
+                    break
+            out[line.strip()] = block
+    return out
+
+
+def parse_issue(problem_statement: str, package: str = "") -> IssueExample:
+    title = problem_statement.strip().splitlines()[0] if problem_statement.strip() else ""
+    m = _BACKTICK.search(problem_statement)
+    qualified = m.group(1) if m else package
+    blocks = _blocks(problem_statement)
+    statement = next((" ".join(blocks[h]) for h in _STATEMENT_HEADERS if blocks.get(h)), "")
+    error = next((b for h, b in blocks.items() if h.startswith(("The values differ", "Instead"))), [])
+    return IssueExample(symbol=qualified.split(".")[-1], qualified=qualified, title=title,
+                        values=blocks.get("With these inputs:", []), statement=statement, error=error)
+
+
+def _parses(code: str) -> bool:
+    try:
+        ast.parse(code)
+    except SyntaxError:
+        return False
+    return True
+
+
+def value_assignments(values: list[str]) -> list[str]:
+    """pytest's `a = 1, b = 'x'` parameter lines as one assignment per line (dropped when they do not parse)."""
+    out = []
+    for line in values:
+        parts = _VALUE_SPLIT.split(line.strip())
+        if all(_parses(p) for p in parts):
+            out.extend(parts)
+        else:
+            return []
+    return out
+
+
+def module_imports(test_source: str, packages: tuple[str, ...]) -> list[str]:
+    """The test module's top-level imports of the package itself and of the standard library."""
+    try:
+        tree = ast.parse(test_source)
+    except SyntaxError:
+        return []
+    stdlib = set(getattr(sys, "stdlib_module_names", ()))
+    out = []
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            names = [a.name.split(".")[0] for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module.split(".")[0]]
+        else:
+            continue
+        if all(n in packages or n in stdlib for n in names) and "__future__" not in names:
+            seg = ast.get_source_segment(test_source, node)
+            if seg:
+                out.append(seg)
+    return out
+
+
+def example_script(issue: IssueExample, imports: list[str], rng: random.Random) -> str | None:
+    """A reproduction script built from the issue's own example, or None when the example is not runnable code."""
+    if not issue.statement or not _parses(issue.statement) or issue.statement.rstrip().endswith(":"):
+        return None
+    doc = rng.choice([f'"""Reproduce: {issue.title.strip("`")}."""',
+                      f"# Reproduction of the reported problem with `{issue.symbol}`.",
+                      f'"""Minimal reproduction for the `{issue.symbol}` report."""'])
+    lines = [doc, *imports, ""]
+    lines += value_assignments(issue.values)
+    lines.append(issue.statement)
+    lines.append(rng.choice(['print("OK: behaves as documented")', 'print("no error, looks fixed")',
+                             f'print("{issue.symbol}: OK")']))
+    return "\n".join(lines) + "\n"
+
+
+def pytest_script(test_ids: list[str], symbol: str, rng: random.Random) -> str:
+    """Fallback reproduction: run the scenario from the test suite that exercises the symbol."""
+    ids = ", ".join(repr(t) for t in test_ids[:3])
+    doc = rng.choice([f'"""Reproduce the `{symbol}` problem with the scenario the test suite already has."""',
+                      f"# The issue's snippet needs test fixtures, so drive the `{symbol}` scenario through pytest."])
+    return f"{doc}\nimport sys\n\nimport pytest\n\nsys.exit(pytest.main([\"-q\", \"-p\", \"no:cacheprovider\", {ids}]))\n"
