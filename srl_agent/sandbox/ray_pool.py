@@ -57,18 +57,19 @@ def _sandbox_actor_class():
 
     @ray.remote(max_restarts=0, max_task_retries=0)
     class SandboxActor:
-        """Owns one sandbox on the node it runs on; `call` runs one of its methods there."""
+        """Owns one sandbox at a time on the node it runs on; `call` runs one of its methods there. The actor
+        outlives its sandboxes: the next one opens in the same worker process, without importing again."""
 
-        def __init__(self, make: Callable[[], Any]) -> None:
-            self._cm = None
+        def __init__(self) -> None:
+            self.sb, self._cm = None, None
+
+        def open(self, make: Callable[[], Any]) -> tuple[str, str, str, str]:
+            self.close()
             made = make()
             if hasattr(made, "__enter__") and not hasattr(made, "execute"):  # a context manager (task_sandbox)
                 self._cm, made = made, made.__enter__()
             self.sb = made
-
-        def where(self) -> tuple[str, str, str, str]:
-            sb = self.sb
-            return ray.get_runtime_context().get_node_id(), sb.container_id, sb.image, sb.workdir
+            return ray.get_runtime_context().get_node_id(), made.container_id, made.image, made.workdir
 
         def call(self, method: str, args: tuple, kwargs: dict) -> tuple[bool, Any]:
             # Project errors come back as values, so the driver re-raises exactly the class it knows.
@@ -78,13 +79,53 @@ def _sandbox_actor_class():
                 return False, exc
 
         def close(self) -> None:
-            if self._cm is not None:
-                cm, self._cm = self._cm, None
+            cm, sb, self._cm, self.sb = self._cm, self.sb, None, None
+            if cm is not None:
                 cm.__exit__(None, None, None)
-            self.sb.close()
+            if sb is not None:
+                sb.close()
 
     _actor_cls = SandboxActor
     return _actor_cls
+
+
+# Idle actors, kept for the next sandbox with the same options (any pool of this process), so that a new task's
+# sandbox does not pay for a new worker process and its imports (~1 s). Keyed by Ray job: a new `ray.init`
+# starts from none. Idle actors hold no container; they end with the driver, or with `release_actors()`.
+_spare: dict[tuple, list] = {}
+_spare_lock = threading.Lock()
+
+
+def _key(options: dict) -> tuple:
+    import ray
+
+    return (ray.get_runtime_context().get_job_id(), tuple(sorted((k, repr(v)) for k, v in options.items())))
+
+
+def _take_actor(options: dict) -> tuple[Any, bool]:
+    """(an actor, whether it is a reused idle one)."""
+    with _spare_lock:
+        spare = _spare.get(_key(options))
+        if spare:
+            return spare.pop(), True
+    return _sandbox_actor_class().options(**options).remote(), False
+
+
+def _give_back_actor(options: dict, actor) -> None:
+    with _spare_lock:
+        _spare.setdefault(_key(options), []).append(actor)
+
+
+def release_actors() -> int:
+    """End every idle sandbox actor of this process (they hold Ray CPUs, no containers); returns how many."""
+    import ray
+
+    with _spare_lock:
+        actors = [a for spare in _spare.values() for a in spare]
+        _spare.clear()
+    for actor in actors:
+        ray.kill(actor, no_restart=True)
+    return len(actors)
 
 
 def _remove_container(container_id: str) -> None:
@@ -114,14 +155,25 @@ class RemoteSandbox:
         import ray
 
         self._ray = ray
-        self.actor = _sandbox_actor_class().options(**(actor_options or {})).remote(make)
-        self._dead: str | None = None
+        self._options = dict(actor_options or {})
         self._closed = False
-        try:
-            self.node_id, self.container_id, self.image, self.workdir = self._get(self.actor.where.remote(), "start")
-        except BaseException:
-            ray.kill(self.actor, no_restart=True)
-            raise
+        while True:  # each idle actor found dead is dropped, so this ends once a fresh actor is tried
+            self.actor, reused = _take_actor(self._options)
+            self._dead: str | None = None
+            try:
+                self.node_id, self.container_id, self.image, self.workdir = self._get(
+                    self.actor.open.remote(make), "start")
+                return
+            except SandboxError:
+                if self._dead is None:  # the sandbox would not start; the actor is fine for the next one
+                    _give_back_actor(self._options, self.actor)
+                    raise
+                if not reused:
+                    raise
+                # an idle actor that died (its node went away): start a fresh one
+            except BaseException:
+                ray.kill(self.actor, no_restart=True)
+                raise
 
     def _get(self, ref, what: str):
         from ray.exceptions import (ActorDiedError, ActorUnavailableError, ActorUnschedulableError, RayActorError,
@@ -193,13 +245,16 @@ class RemoteSandbox:
             return False
 
     def close(self) -> None:
-        """Close the sandbox in its actor (removing the container), then end the actor (idempotent)."""
+        """Close the sandbox in its actor (removing the container); the actor then serves the next sandbox, or
+        ends if it failed (idempotent)."""
         if self._closed:
             return
         self._closed = True
         if self._dead is None:
             try:
                 self._ray.get(self.actor.close.remote(), timeout=120)
+                _give_back_actor(self._options, self.actor)
+                return
             except Exception:  # noqa: BLE001 - a dying actor: reap its container from its node instead
                 self._mark_dead("it failed while closing")
         self._ray.kill(self.actor, no_restart=True)
