@@ -7,6 +7,8 @@ images) and sends back `Observation`s. Nothing else crosses the network.
 A dead actor or node is an infrastructure failure: every call on its `RemoteSandbox` raises `SandboxError`
 (the agent ends the episode with `sandbox_error` and grading reports `ERROR` with `infra_error`, never a task
 failure), its container is removed by a small task on that node, and the pool replaces it on the next acquire.
+An actor outlives its sandboxes: once one is closed, the actor (a Python worker process with the project
+imported) waits for the next sandbox of any pool of this process; `release_actors()` ends the idle ones.
 """
 
 from __future__ import annotations
@@ -298,10 +300,10 @@ class RaySandboxPool(SandboxPool):
     """`SandboxPool` whose sandboxes live in Ray actors across a cluster: `with pool.acquire() as sb:`.
 
     `factory_or_image`: an image name (each node starts `Sandbox(image, **sandbox_kwargs)`), a picklable
-    callable run inside the actor that returns a started, checkpointed Sandbox, or None (task_sandbox only). `address`: the Ray cluster
-    (None: $RAY_ADDRESS, else a local cluster). `actor_cpus`: Ray CPUs each sandbox reserves, which is how
-    Ray spreads containers over nodes by their size. `task_sandbox(task)` gives a task's start state in an
-    actor, for `srl eval --backend ray`.
+    callable run inside the actor that returns a started, checkpointed Sandbox, or None (task_sandbox only).
+    `address`: the Ray cluster (None: $RAY_ADDRESS, else a local cluster). `actor_cpus`: Ray CPUs each sandbox
+    reserves, which is how Ray spreads containers over nodes by their size (`scheduling` SPREAD: across nodes
+    first). `task_sandbox(task)` gives a task's start state in an actor, for `srl eval --backend ray`.
     """
 
     def __init__(self, factory_or_image: Callable[[], Any] | str | None, size: int, *, address: str | None = None,
@@ -324,8 +326,8 @@ class RaySandboxPool(SandboxPool):
 
     @contextmanager
     def task_sandbox(self, task, **sandbox_kwargs) -> Iterator[RemoteSandbox]:
-        """A sandbox at `task`'s start state in a fresh actor (what `srl_agent.tasks.task_sandbox` gives
-        locally); at most `size` at once. Closed, with its actor, on exit."""
+        """A sandbox at `task`'s start state in an actor (what `srl_agent.tasks.task_sandbox` gives locally);
+        at most `size` at once. Closed on exit; the task's image is built on that node if it lacks it."""
         kwargs = {**self._sandbox_kwargs, **sandbox_kwargs}
         with self._task_slots:
             with RemoteSandbox(_task_sandbox(task, kwargs), actor_options=self._actor_options) as sb:
