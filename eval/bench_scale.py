@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 STEP_COMMANDS = ["ls", "git status --short", "git log --oneline | head -3", "find . -name '*.py' | head -20",
-                 "grep -rn 'def ' --include=*.py . | head -20", "python3 -c 'print(1 + 1)'", "wc -l $(git ls-files | head -5)",
-                 "cat $(git ls-files '*.py' | head -1) | head -40"]
+                 "grep -rn 'def ' --include=*.py . | head -20", "python3 -c 'print(1 + 1)'",
+                 "wc -l $(git ls-files | head -5)", "cat $(git ls-files '*.py' | head -1) | head -40"]
 
 
 def script(steps: int) -> list[str]:
@@ -41,8 +41,8 @@ def run_eval(tasks, steps: int, workers: int, backend: str) -> dict:
                            backend=backend, agent_config=AgentConfig(max_steps=steps + 2), progress=False)
         wall = time.perf_counter() - t0
     n_steps = summary["mean_steps"] * summary["episodes"]
-    return {"wall": wall, "episodes": summary["episodes"], "steps": n_steps, "errors": summary["statuses"].get("error", 0),
-            "tasks_per_min": 60 * summary["episodes"] / wall, "steps_per_s": n_steps / wall}
+    return {"wall": wall, "episodes": summary["episodes"], "steps": n_steps,
+            "errors": summary["statuses"].get("error", 0), "tasks_per_min": 60 * summary["episodes"] / wall, "steps_per_s": n_steps / wall}
 
 
 def round_trips(task, calls: int) -> dict:

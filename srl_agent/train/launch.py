@@ -40,8 +40,8 @@ def train_parser() -> argparse.ArgumentParser:
 
 
 def overrides_for(args: argparse.Namespace, num_processes: int) -> tuple[dict, object]:
-    """`srl train`'s overrides (and the config they give), plus gradient accumulation for this many processes (so that one optimizer step
-    still sees the configured batch) when the config derives it and does not fix it."""
+    """`srl train`'s overrides (and the config they give), plus gradient accumulation for this many processes
+    (so that one optimizer step still sees the configured batch) when the config derives it and does not fix it."""
     from srl_agent.train import METHODS, resolve
     from srl_agent.train.config import load_config
 
@@ -54,9 +54,9 @@ def overrides_for(args: argparse.Namespace, num_processes: int) -> tuple[dict, o
 
 
 def _use_cpu_when_no_gpu(num_processes: int) -> None:
-    """Several processes and no GPU: tell accelerate to run them as MULTI_CPU over gloo (what `accelerate
-    launch` with configs/accelerate/cpu_2proc.yaml sets; bare torchrun does not, and the Trainer would then
-    train each process alone on the whole data)."""
+    """Several processes and no GPU: tell accelerate to run them as MULTI_CPU over gloo. Neither torchrun nor
+    accelerate's torchrun path (configs/accelerate/cpu_2proc.yaml) says so, and the Trainer would then train
+    each process alone on the whole data."""
     if num_processes > 1 and "ACCELERATE_USE_CPU" not in os.environ:
         import torch
 
@@ -64,18 +64,18 @@ def _use_cpu_when_no_gpu(num_processes: int) -> None:
             os.environ["ACCELERATE_USE_CPU"] = "true"
 
 
-def _build_shared_model(model: str | None, num_processes: int) -> None:
-    """`--model tiny` builds the default student on first use: once, on the main process, before the others."""
-    from srl_agent.policy.student import DEFAULT_NAME, resolve_model
+def _build_shared_model(model: str | None) -> None:
+    """`--model tiny` builds the default student on first use: one process builds it, the others wait for it (a
+    file lock, so this needs no process group and also holds for ranks of several nodes on a shared home)."""
+    from filelock import FileLock
+
+    from srl_agent.policy.student import DEFAULT_NAME, default_student_dir, resolve_model
 
     if model not in (None, "", DEFAULT_NAME):
         return
-    if num_processes == 1:
-        resolve_model(model)
-        return
-    from accelerate import PartialState
-
-    with PartialState().main_process_first():
+    path = default_student_dir()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock"):
         resolve_model(model)
 
 
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SRLError(f"unknown method {args.method!r}")
         overrides, config = overrides_for(args, size)
         _use_cpu_when_no_gpu(size)
-        _build_shared_model(config.model, size)
+        _build_shared_model(config.model)
         result = run(args.method, args.config, resume=args.resume, **overrides)
     except SRLError as exc:
         print(f"srl train (rank {rank} of {size}): error: {exc}", file=sys.stderr)

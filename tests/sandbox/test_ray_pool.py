@@ -139,7 +139,8 @@ def test_eval_over_two_ray_workers_matches_the_local_pool(ray_cluster, docker_en
     assert {k: v for k, v in remote.items() if k != "mean_steps"} == \
         {k: v for k, v in local.items() if k != "mean_steps"}
     assert _episodes(tmp_path / "ray") == _episodes(tmp_path / "local")
-    assert (tmp_path / "ray" / "predictions.jsonl").read_text() == (tmp_path / "local" / "predictions.jsonl").read_text()
+    predictions = [(tmp_path / run / "predictions.jsonl").read_text() for run in ("ray", "local")]
+    assert predictions[0] == predictions[1]
 
 
 @pytest.mark.docker
