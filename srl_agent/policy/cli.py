@@ -15,6 +15,8 @@ def register(sub) -> None:
                       help="model folder (default: $SRL_HOME/students/tiny or ~/.cache/srl-agent/students/tiny)")
     init.add_argument("--seed", type=int, default=0)
     init.add_argument("--warm-steps", type=int, default=None, help="warm-start SFT steps (0 = none)")
+    init.add_argument("--text", nargs="*", default=[], metavar="FILE",
+                      help="more text for the tokenizer (e.g. trajectory files of your own corpus)")
     init.add_argument("--force", action="store_true", help="rebuild even if the folder already holds a student")
     init.set_defaults(func=_init)
     p.set_defaults(func=lambda _a: (p.print_help(), 2)[1])
@@ -34,7 +36,15 @@ def _init(args: argparse.Namespace) -> int:
     spec = replace(StudentSpec(), seed=args.seed)
     if args.warm_steps is not None:
         spec = replace(spec, warm_steps=args.warm_steps)
-    record = init_student(out, spec)
+    texts = []
+    for name in args.text:
+        try:
+            texts.append(Path(name).read_text(errors="replace"))
+        except OSError as exc:
+            from srl_agent.errors import InputError
+
+            raise InputError(f"cannot read --text {name}: {exc.strerror}") from None
+    record = init_student(out, spec, extra_texts=texts)
     ws = record["warm_start"] or {}
     print(f"student at {out}: {record['parameters']:,} parameters, vocab {record['vocab_size']}, "
           f"context {record['context_length']}")

@@ -76,6 +76,8 @@ def cached_student(cache_root: str | Path, spec: StudentSpec = StudentSpec()) ->
     digest = hashlib.sha256(repr(spec).encode())
     for name in ("student.py", "student_data.py"):
         digest.update((here / name).read_bytes())
+    for text in _bundled_trajectory_texts():  # a new bundled trajectory means a new tokenizer
+        digest.update(text.encode("utf-8", "replace"))
     path = Path(cache_root) / f"student-{digest.hexdigest()[:12]}"
     if not (path / SPEC_FILE).exists():
         init_student(path, spec, show_progress=False)
@@ -259,8 +261,9 @@ def warm_start(model, tokenizer, spec: StudentSpec, progress: Callable[[int, flo
 
 
 def init_student(out_dir: str | Path | None = None, spec: StudentSpec = StudentSpec(), *,
-                 show_progress: bool = True) -> dict:
-    """Build, warm-start and save the default student; returns the record written to student.json."""
+                 show_progress: bool = True, extra_texts: list[str] = ()) -> dict:
+    """Build, warm-start and save the default student; returns the record written to student.json.
+    `extra_texts` (e.g. the contents of corpus files) join the tokenizer's training text."""
     import torch
     from tqdm import tqdm
 
@@ -269,7 +272,7 @@ def init_student(out_dir: str | Path | None = None, spec: StudentSpec = StudentS
     out = Path(out_dir) if out_dir else default_student_dir()
     torch.manual_seed(spec.seed)
     bundled = _bundled_trajectory_texts()
-    tokenizer = build_tokenizer(tokenizer_texts(spec.seed) + bundled, spec.vocab_size)
+    tokenizer = build_tokenizer(tokenizer_texts(spec.seed) + bundled + list(extra_texts), spec.vocab_size)
     model = build_model(spec, tokenizer)
     report = None
     if spec.warm_steps > 0:
@@ -293,7 +296,8 @@ def init_student(out_dir: str | Path | None = None, spec: StudentSpec = StudentS
     record = {"schema": SCHEMA, "spec": asdict(spec),
               "parameters": sum(p.numel() for p in model.parameters()),
               "vocab_size": len(tokenizer), "context_length": spec.context_length,
-              "tokenizer_texts": {"built_in": len(tokenizer_texts(spec.seed)), "bundled_trajectory_strings": len(bundled)},
+              "tokenizer_texts": {"built_in": len(tokenizer_texts(spec.seed)), "bundled_trajectory_strings": len(bundled),
+                                  "extra_texts": len(extra_texts)},
               "warm_start": None if report is None else {k: v for k, v in asdict(report).items() if k != "losses"}}
     (tmp / SPEC_FILE).write_text(json.dumps(record, indent=2) + "\n")
     if out.exists():

@@ -16,7 +16,7 @@ def register(sub) -> None:
     p.add_argument("--data", required=True, help="step-example dataset dir (srl traj split) or trajectory JSONL (sft)")
     p.add_argument("--model", default=None, help="`tiny` (the default student), an HF id or a local path")
     p.add_argument("--output", "-o", required=True, help="run directory: checkpoints, logs, final model")
-    p.add_argument("--config", default=None, help="YAML preset (configs/srl_cpu.yaml, configs/srl_paper.yaml, ...)")
+    p.add_argument("--config", default=None, help="YAML file or preset name: srl_cpu, srl_paper, sft_cpu, sft_paper")
     p.add_argument("--max-steps", type=int, default=None, help="stop after N optimizer steps")
     p.add_argument("--save-steps", type=int, default=None, help="checkpoint every N steps")
     p.add_argument("--seed", type=int, default=None)

@@ -155,15 +155,28 @@ class SFTRunConfig(TrainConfig):
 METHOD_OF: dict[type, str] = {SRLConfig: "srl", SFTRunConfig: "sft"}
 
 
+PRESET_DIR = Path(__file__).resolve().parents[2] / "configs"
+
+
+def preset_path(path: str | Path) -> Path:
+    """A config file path, or the name of a preset in configs/ (`srl_cpu` -> configs/srl_cpu.yaml)."""
+    p = Path(path)
+    if p.exists():
+        return p
+    preset = PRESET_DIR / f"{p.name}.yaml"
+    if p.suffix == "" and preset.exists():
+        return preset
+    names = ", ".join(sorted(x.stem for x in PRESET_DIR.glob("*.yaml"))) if PRESET_DIR.is_dir() else "none here"
+    raise ConfigError(f"config file {p} does not exist (presets: {names})")
+
+
 def load_config(cls: type[TrainConfig], path: str | Path | None = None, **overrides: Any) -> TrainConfig:
     """A config of class `cls` from a YAML file (optional) with `overrides` (None values are ignored)."""
     values: dict[str, Any] = {}
     if path:
         import yaml
 
-        p = Path(path)
-        if not p.exists():
-            raise ConfigError(f"config file {p} does not exist (presets are in configs/)")
+        p = preset_path(path)
         try:
             values = yaml.safe_load(p.read_text()) or {}
         except yaml.YAMLError as exc:
