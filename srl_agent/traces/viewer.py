@@ -141,6 +141,7 @@ def step_html(step: TraceStep) -> str:
                      f"<pre>{escape(step.raw_output)}</pre>")
     if step.expert_action is not None:
         mine, theirs = char_diff(step.action or "", step.expert_action)
+        mine = mine or '<span class="meta">(no action: the output was malformed)</span>'
         reward = "" if step.reward is None else f' · step reward <span class="reward">{step.reward:.3f}</span>'
         parts.append(f'<div class="label">action vs. expert action{reward}</div><div class="pair">'
                      f'<div><div class="cap">student</div><pre class="mine">{mine}</pre></div>'
@@ -168,7 +169,11 @@ def _tests_html(tests_status: dict) -> str:
                             f'<td><span class="badge {cls}">{label}</span></td></tr>')
     if not rows:
         return ""
-    return f'<table class="tests"><tr><th>group</th><th>test</th><th>result</th></tr>{"".join(rows)}</table>'
+    failed = sum('"badge unresolved"' in r for r in rows)
+    table = f'<table class="tests"><tr><th>group</th><th>test</th><th>result</th></tr>{"".join(rows)}</table>'
+    opened = " open" if len(rows) <= 10 else ""
+    return (f"<details class=\"tests\"{opened}><summary>{len(rows)} tests: {len(rows) - failed} pass, {failed} fail"
+            f"</summary>{table}</details>")
 
 
 def _grade_html(grade: dict | None) -> str:
@@ -178,6 +183,8 @@ def _grade_html(grade: dict | None) -> str:
     for key, value in grade.items():
         if key in ("tests_status", "test_output", "schema") or value in (None, "", {}, []):
             continue
+        if isinstance(value, float):
+            value = round(value, 2)
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
         rows.append(f"<tr><th>{escape(str(key))}</th><td>{escape(text)}</td></tr>")
     out = f'<table class="grade">{"".join(rows)}</table>' + _tests_html(grade.get("tests_status") or {})
