@@ -154,10 +154,10 @@ def evaluate(tasks: Sequence[Task], policy: Policy, run_dir: str | Path, *, agen
     return summary
 
 
-def _progress(total: int, enabled: bool):
+def _progress(total: int, enabled: bool, desc: str = "eval", unit: str = "episode"):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc="eval", unit="episode", disable=not enabled, dynamic_ncols=True)
+    return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, dynamic_ncols=True)
 
 
 def read_reports(run_dir: str | Path) -> list[dict]:
@@ -266,7 +266,7 @@ def evaluate_steps(policy: Policy, data_dir: str | Path, *, split: str = "valida
         data = data.select(range(min(limit, len(data))))
     if len(data) == 0:
         raise InputError(f"{data_dir} [{split}]: no step examples")
-    bar = _progress(len(data), progress)
+    bar = _progress(len(data), progress, "eval-steps", "example")
     by_tool: dict[str, list[tuple[float, bool]]] = {}
     for start in range(0, len(data), max(1, batch_size)):
         rows = data[start: start + batch_size]
