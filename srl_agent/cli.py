@@ -45,10 +45,10 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     wanted = argv[0] if argv and not argv[0].startswith("-") else None
     registered: set[str] = set()
     for name, module_name in COMMAND_MODULES.items():
-        if wanted is not None and name != wanted:
-            sub.add_parser(name, help=HELP[name])
+        if module_name in registered or name in sub.choices:
             continue
-        if module_name in registered:
+        if wanted is not None and name != wanted and not _serves(module_name, wanted):
+            sub.add_parser(name, help=HELP[name])
             continue
         try:
             module = importlib.import_module(module_name)
@@ -61,6 +61,11 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
         module.register(sub)
         registered.add(module_name)
     return parser
+
+
+def _serves(module_name: str, command: str) -> bool:
+    """True when `command` is registered by the same module as another group (e.g. eval and eval-steps)."""
+    return COMMAND_MODULES.get(command) == module_name
 
 
 def _not_yet(name: str) -> int:

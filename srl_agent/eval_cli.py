@@ -108,26 +108,9 @@ def _eval_steps(args: argparse.Namespace) -> int:
     return 0
 
 
-def _tolerate_sibling_placeholder(sub, names: tuple[str, ...]) -> None:
-    """srl_agent.cli adds a bare placeholder parser for each group it does not load; this module serves two
-    groups, so the placeholder for the sibling would clash with the real parser (argparse >= 3.11 refuses a
-    duplicate name). Keep the real one instead."""
-    original = sub.add_parser
-
-    def add_parser(name, **kw):
-        if name in names and name in sub.choices:
-            return sub.choices[name]
-        return original(name, **kw)
-
-    sub.add_parser = add_parser
-
-
 def register(sub) -> None:
-    _tolerate_sibling_placeholder(sub, ("eval", "eval-steps"))
-    if "eval" not in sub.choices:
-        _register_eval(sub)
-    if "eval-steps" not in sub.choices:
-        _register_eval_steps(sub)
+    _register_eval(sub)
+    _register_eval_steps(sub)
 
 
 def _register_eval(sub) -> None:
