@@ -46,6 +46,12 @@ PHRASES: dict[str, list[str]] = {
         "I'll reproduce the issue first, using the inputs given in the report.",
         "A reproduction script will tell me whether I am looking at the right thing. Let me write one from the issue's example.",
     ],
+    "create_repro_setup": [
+        "Let me reproduce this first. The snippet in the issue needs some setup, so the script will define the inputs "
+        "it uses and then run the failing call.",
+        "I'll write a reproduction script: the example from the report, plus the data and helpers it refers to.",
+        "Before touching the code, a reproduction: the issue's check with the values it depends on.",
+    ],
     "create_repro_pytest": [
         "The snippet in the issue depends on test fixtures, so I'll reproduce the scenario through the existing tests of `{symbol}`.",
         "The example in the report is not self-contained; a small script that runs the matching test scenario will reproduce it.",

@@ -7,6 +7,7 @@ import ast
 import random
 import re
 import sys
+import textwrap
 from dataclasses import dataclass, field
 
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
@@ -240,3 +241,81 @@ def pytest_script(test_ids: list[str], symbol: str, rng: random.Random) -> str:
     doc = rng.choice([f'"""Reproduce the `{symbol}` problem with the scenario the test suite already has."""',
                       f"# The issue's snippet needs test fixtures, so drive the `{symbol}` scenario through pytest."])
     return f"{doc}\nimport sys\n\nimport pytest\n\nsys.exit(pytest.main([\"-q\", \"-p\", \"no:cacheprovider\", {ids}]))\n"
+
+
+def _names(nodes) -> set[str]:
+    return {n.id for node in nodes for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+
+def _find_test(tree: ast.Module, test_id: str):
+    parts = [re.sub(r"\[.*$", "", p) for p in test_id.split("::")[1:]]
+    scope, cls = tree.body, None
+    for part in parts[:-1]:
+        cls = next((n for n in scope if isinstance(n, ast.ClassDef) and n.name == part), None)
+        if cls is None:
+            return None, None
+        scope = cls.body
+    fn = next((n for n in scope if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == parts[-1]), None)
+    return fn, cls
+
+
+def test_body_script(test_source: str, test_id: str, issue: IssueExample, packages: tuple[str, ...],
+                     sibling_modules: set[str], test_dir: str, rng: random.Random) -> str | None:
+    """A reproduction script built from the issue's example and the setup it needs: the lines of the failing
+    scenario up to the statement the issue shows, the module-level definitions they use, and the inputs."""
+    try:
+        tree = ast.parse(test_source)
+    except SyntaxError:
+        return None
+    fn, cls = _find_test(tree, test_id)
+    if fn is None or not issue.statement:
+        return None
+    assigned = {a.split(" = ", 1)[0] for a in value_assignments(issue.values)}
+    params = [a.arg for a in fn.args.args if a.arg != "self"]
+    if any(p not in assigned for p in params[: len(params) - len(fn.args.defaults)]):
+        return None  # a pytest fixture we cannot build outside pytest
+    body = [n for n in fn.body if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))]
+    first = issue.statement.strip().split("(")[0]
+    idx = next((k for k, n in enumerate(body) if first and first in (ast.get_source_segment(test_source, n) or "")),
+               None)
+    if idx is None:
+        return None
+    body = body[: idx + 1]
+    defs: dict[str, ast.stmt] = {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("test"):
+            defs[node.name] = node
+        elif isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) for t in node.targets):
+            for t in node.targets:
+                defs[t.id] = node
+    need, todo = set(), _names(body)
+    while todo:
+        name = todo.pop()
+        if name in defs and name not in need:
+            need.add(name)
+            todo |= _names([defs[name]])
+    chosen = [n for n in tree.body if any(defs.get(k) is n for k in need)]
+    allowed = tuple(packages) + ("pytest", "unittest") + tuple(sibling_modules)
+    imports = module_imports(test_source, allowed)
+    lines = [rng.choice([f'"""Reproduce the `{issue.symbol}` problem from the report, with the setup it needs."""',
+                         f"# Reproduction for `{issue.symbol}`: the example from the issue plus the data it uses."])]
+    if any(m in " ".join(imports) for m in sibling_modules):
+        lines += ["import sys", "", f"sys.path.insert(0, {test_dir!r})  # the tests' helper module"]
+    lines += imports
+    if cls is not None:
+        lines += ["import unittest"] if "import unittest" not in imports else []
+    lines.append("")
+    lines += [ast.get_source_segment(test_source, n) for n in chosen]
+    lines.append("")
+    lines += value_assignments(issue.values)
+    if cls is not None:
+        lines.append("self = unittest.TestCase()")
+    lines += [textwrap.dedent(_segment_with_indent(test_source, n)) for n in body]
+    lines.append(rng.choice(['print("OK: behaves as documented")', f'print("{issue.symbol}: OK")']))
+    script = "\n".join(lines) + "\n"
+    return script if _parses(script) else None
+
+
+def _segment_with_indent(source: str, node: ast.stmt) -> str:
+    lines = source.splitlines()[node.lineno - 1: node.end_lineno]
+    return "\n".join(lines)

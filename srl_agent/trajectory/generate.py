@@ -19,7 +19,7 @@ from srl_agent.task import Task
 from srl_agent.trajectory.expert_phrases import say
 from srl_agent.trajectory.expert_script import (ExpertScriptError, Hunk, edits_for_file, enclosing_symbol,
                                                 example_script, module_imports, parse_issue, parse_patch,
-                                                pytest_script)
+                                                pytest_script, test_body_script)
 from srl_agent.trajectory.schema import Source, Step, Trajectory
 
 FORMAT = "srl-expert"
@@ -119,24 +119,31 @@ def prepare(task: Task, sb, rng: random.Random) -> tuple[_Facts, dict]:
     if not symbol or symbol in _packages(task, hunks):
         symbol = helper or main.path.rsplit("/", 1)[-1].removesuffix(".py")
     tests = _test_files(task)
-    imports = module_imports(sb.read_file(tests[0]), _packages(task, hunks))
+    test_source = sb.read_file(tests[0])
+    imports = module_imports(test_source, _packages(task, hunks))
     grep = _grep_command(sb, task, symbol, rng, main.path)
     repro_path = rng.choice(REPRO_PATHS).format(symbol=symbol.lower())
-    script, kind = example_script(issue, imports, rng), "issue example"
+    test_dir = _abs(task, tests[0].rsplit("/", 1)[0] if "/" in tests[0] else ".")
+    siblings = set(_run(sb, f"cd {test_dir} && ls *.py").output.split()) if "/" in tests[0] else set()
+    siblings = {m.removesuffix(".py") for m in siblings if not m.startswith(("test_", "conftest"))}
+    cands = [(example_script(issue, imports, rng), "issue example"),
+             (test_body_script(test_source, task.fail_to_pass[0], issue, _packages(task, hunks), siblings,
+                               test_dir.rstrip("/."), rng), "issue example + setup")]
+    cands = [(c, k) for c, k in cands if c is not None]
     sb.write_file(f"{PROBE_DIR}/gold.patch", task.gold_patch if task.gold_patch.endswith("\n") else task.gold_patch + "\n")
-    if script is not None:
-        sb.write_file(repro_path, script)
-        before = _run(sb, f"cd {task.workdir} && python3 {repro_path}", 120)
+    before = {}
+    for n, (script, kind) in enumerate(cands):
+        sb.write_file(f"{PROBE_DIR}/c{n}.py", script)
+        before[n] = _run(sb, f"cd {task.workdir} && python3 {PROBE_DIR}/c{n}.py", 120).exit_code
     applied = _run(sb, f"cd {task.workdir} && git apply {PROBE_DIR}/gold.patch")
     if applied.exit_code != 0:
         raise ExpertScriptError(f"the gold patch does not apply: {applied.output[-300:]}")
     gold = {p: sb.read_file(p) for p in paths}
-    if script is not None:
-        after = _run(sb, f"cd {task.workdir} && python3 {repro_path}", 120)
-        if before.exit_code in (0, None) or after.exit_code != 0:
-            script = None
-    if script is None:
-        script, kind = pytest_script(task.fail_to_pass, symbol, rng), "pytest scenario"
+    script, kind = pytest_script(task.fail_to_pass, symbol, rng), "pytest scenario"
+    for n, (cand, k) in enumerate(cands):
+        if before[n] not in (0, None) and _run(sb, f"cd {task.workdir} && python3 {PROBE_DIR}/c{n}.py", 120).exit_code == 0:
+            script, kind = cand, k
+            break
     sb.reset()
     sb.write_file(repro_path, script)
     seen = _run(sb, f"cd {task.workdir} && python3 {repro_path}", 120).output
@@ -199,7 +206,8 @@ def plan_steps(task: Task, facts: _Facts, f: dict, rng: random.Random) -> list[P
     repro_abs = _abs(task, f["repro_path"])
     run_cmd = rng.choice([f"python3 {f['repro_path']}", f"cd {task.workdir} && python3 {f['repro_path']}",
                           f"python3 {repro_abs}"])
-    create = "create_repro" if facts.repro_kind == "issue example" else "create_repro_pytest"
+    create = {"issue example": "create_repro", "issue example + setup": "create_repro_setup"}.get(
+        facts.repro_kind, "create_repro_pytest")
     repro = [PlannedStep(say(rng, create, **facts_kw), Action.editor("create", repro_abs, file_text=facts.repro), "ok"),
              PlannedStep(say(rng, "run_repro_before", **facts_kw), Action.bash(run_cmd), "fail")]
     text = facts.buggy[main.path]
