@@ -1,6 +1,6 @@
 """Benchmark of evaluation throughput: the local sandbox backend vs Ray with 1 and 2 workers, in one run.
 
-Run: .venv/bin/python eval/bench_scale.py [--tasks 6] [--steps 8] [--calls 200] [--repeat 2] [--address ADDR]
+Run: .venv/bin/python eval/bench_scale.py [--tasks 6] [--steps 8] [--calls 200] [--repeat 3] [--address ADDR]
 Every configuration evaluates the same held-out tasks of the bundled suite with the same scripted policy
 (`--steps` cheap bash calls, then submit; each episode is graded by running the task's tests), so the only
 difference is where the sandboxes live. Prints two Markdown tables: throughput (tasks/min, agent steps/s, ratios
@@ -45,23 +45,24 @@ def run_eval(tasks, steps: int, workers: int, backend: str) -> dict:
             "errors": summary["statuses"].get("error", 0), "tasks_per_min": 60 * summary["episodes"] / wall, "steps_per_s": n_steps / wall}
 
 
-def round_trips(task, calls: int) -> dict:
-    """Median seconds for `sb.run("true")` in a local sandbox and through a Ray actor, and sandbox start times."""
+def round_trips(task, calls: int, starts: int = 3) -> dict:
+    """Median seconds for `sb.run("true")` in a local sandbox and through a Ray actor, and median start times of a
+    task's sandbox both ways."""
     from srl_agent.sandbox.ray_pool import RaySandboxPool
     from srl_agent.tasks import task_sandbox
 
-    out = {}
-    t0 = time.perf_counter()
-    with task_sandbox(task) as sb:
-        out["start_local"] = time.perf_counter() - t0
-        sb.run("true")
-        out["local"] = statistics.median(_timed(lambda: sb.run("true"), calls))
     pool = RaySandboxPool(None, 1)
-    t0 = time.perf_counter()
-    with pool.task_sandbox(task) as sb:
-        out["start_ray"] = time.perf_counter() - t0
-        sb.run("true")
-        out["ray"] = statistics.median(_timed(lambda: sb.run("true"), calls))
+    out: dict[str, float] = {}
+    for name, open_sandbox in (("local", task_sandbox), ("ray", pool.task_sandbox)):
+        times = []
+        for _ in range(starts):
+            t0 = time.perf_counter()
+            with open_sandbox(task) as sb:
+                times.append(time.perf_counter() - t0)
+                sb.run("true")
+                if len(times) == starts:
+                    out[name] = statistics.median(_timed(lambda: sb.run("true"), calls))
+        out[f"start_{name}"] = statistics.median(times)
     return out
 
 
@@ -79,7 +80,7 @@ def main() -> int:
     ap.add_argument("--tasks", type=int, default=6, help="held-out tasks of the bundled suite (6)")
     ap.add_argument("--steps", type=int, default=8, help="bash steps per episode before submitting (8)")
     ap.add_argument("--calls", type=int, default=200, help="round trips timed per backend (200)")
-    ap.add_argument("--repeat", type=int, default=2, help="rounds over the configurations; best wall kept (2)")
+    ap.add_argument("--repeat", type=int, default=3, help="rounds over the configurations; best wall kept (3)")
     ap.add_argument("--address", default=None, help="a Ray cluster to use instead of a local one")
     args = ap.parse_args()
 
@@ -116,13 +117,13 @@ def main() -> int:
         r, base = results[(backend, workers)], results[("local", workers)]
         print(f"| {backend} | {workers} | {r['wall']:.1f} | {r['tasks_per_min']:.1f} | {r['steps_per_s']:.2f} | "
               f"{r['tasks_per_min'] / base['tasks_per_min']:.2f}x | {r['errors']} |")
-    print(f"\nRay's own cost (median of {args.calls} `sb.run(\"true\")` calls; sandbox start for one task)\n")
+    print(f"\nRay's own cost (median of {args.calls} `sb.run(\"true\")` calls; median of 3 starts of a task's sandbox)\n")
     print("| measure | local | ray | ray overhead |")
     print("|---|---|---|---|")
     print(f"| round trip per step | {1e3 * rt['local']:.2f} ms | {1e3 * rt['ray']:.2f} ms | "
-          f"+{1e3 * (rt['ray'] - rt['local']):.2f} ms ({rt['ray'] / rt['local']:.1f}x) |")
+          f"{1e3 * (rt['ray'] - rt['local']):+.2f} ms ({rt['ray'] / rt['local']:.1f}x) |")
     print(f"| task sandbox start | {rt['start_local']:.2f} s | {rt['start_ray']:.2f} s | "
-          f"+{rt['start_ray'] - rt['start_local']:.2f} s |")
+          f"{rt['start_ray'] - rt['start_local']:+.2f} s |")
     print(f"| Ray start-up (once per run) | - | {ray_init:.1f} s | |")
     return 0
 

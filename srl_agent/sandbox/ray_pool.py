@@ -178,8 +178,8 @@ class RemoteSandbox:
                 raise
 
     def _get(self, ref, what: str):
-        from ray.exceptions import (ActorDiedError, ActorUnavailableError, ActorUnschedulableError, RayActorError,
-                                    RaySystemError, RayTaskError)
+        from ray.exceptions import (ActorUnschedulableError, NodeDiedError, ObjectLostError, OutOfMemoryError,
+                                    RayActorError, RaySystemError, RayTaskError, WorkerCrashedError)
 
         try:
             return self._ray.get(ref)
@@ -190,7 +190,8 @@ class RemoteSandbox:
             if what == "start":
                 raise SandboxError(f"the Ray sandbox actor could not start its sandbox: {exc}") from None
             raise
-        except (ActorDiedError, ActorUnavailableError, ActorUnschedulableError, RayActorError, RaySystemError) as exc:
+        except (RayActorError, ActorUnschedulableError, NodeDiedError, ObjectLostError, OutOfMemoryError,
+                RaySystemError, WorkerCrashedError) as exc:  # RayActorError covers ActorDied/ActorUnavailable
             self._mark_dead(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
             raise SandboxError(self._dead_message(what)) from None
 
