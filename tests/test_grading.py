@@ -185,3 +185,25 @@ def test_whole_run_timeout_is_an_infrastructure_error(a_task):
     slow = replace(a_task, test_command="sleep 30")
     r = grade_patch(slow, slow.gold_patch, timeout=2)
     assert r.status == "ERROR" and "timed out" in r.infra_error
+
+
+@pytest.mark.docker
+def test_srl_grade_writes_a_swebench_report_and_resumes(a_task, tmp_path, capsys):
+    """`srl grade` end to end; a second run finds every instance graded and grades nothing again."""
+    from srl_agent.cli import main
+    from srl_agent.tasks import load_suite
+
+    other = next(t for t in load_suite("pypi-mutants") if t.instance_id != a_task.instance_id)
+    preds = tmp_path / "preds.jsonl"
+    preds.write_text("\n".join(json.dumps(p) for p in [
+        {"instance_id": a_task.instance_id, "model_name_or_path": "gold", "model_patch": a_task.gold_patch},
+        {"instance_id": other.instance_id, "model_name_or_path": "gold", "model_patch": ""}]))
+    out = tmp_path / "report.json"
+    assert main(["grade", str(preds), "--tasks", "pypi-mutants", "-o", str(out), "-q"]) == 0
+    rep = json.loads(out.read_text())
+    assert rep["resolved_ids"] == [a_task.instance_id] and rep["empty_patch_ids"] == [other.instance_id]
+    logs = tmp_path / "report_logs" / "gold" / a_task.instance_id
+    assert (logs / "report.json").is_file() and "PASSED" in (logs / "test_output.txt").read_text()
+    stamp = (logs / "report.json").stat().st_mtime
+    assert main(["grade", str(preds), "--tasks", "pypi-mutants", "-o", str(out), "-q"]) == 0
+    assert (logs / "report.json").stat().st_mtime == stamp
