@@ -1,0 +1,411 @@
+"""The stages of `srl demo`: each one is the `srl` command a user would type (run in-process) plus the check
+that tells whether its output already exists. srl_agent.demo runs them in order and prints the summary."""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import redirect_stdout
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from srl_agent.errors import SRLError
+
+SUITE = "pypi-mutants"
+REPO = Path(__file__).resolve().parents[1]
+BUNDLED = REPO / "trajectories"
+
+
+class DemoStageError(SRLError, RuntimeError):
+    """A stage of the demo failed; the message names the stage and the command that reruns it alone."""
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    """How much work each stage does. QUICK and FULL below are the two sizes `srl demo` offers."""
+
+    mode: str
+    train_trajectories: int | None   # bundled train-task trajectories to verify (None = all)
+    heldout_trajectories: int | None  # bundled held-out-task trajectories to verify (expert side of the report)
+    val_trajectories: int             # verified train trajectories held out for eval-steps
+    train_steps: int                  # SRL optimizer steps (configs/srl_cpu.yaml otherwise)
+    eval_tasks: int | None            # held-out tasks the agent is evaluated on (None = all)
+    eval_max_steps: int               # agent step limit per episode
+    max_new_tokens: int = 256         # per generated step, in eval-steps and eval
+    quick_warm_steps: int = 100       # warm start of the student when none is cached (quick mode only)
+    workers: int = 2
+    max_prompt_tokens: int = 3072     # step examples longer than this (student tokens) are dropped by split
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+QUICK = DemoPlan("quick", train_trajectories=6, heldout_trajectories=3, val_trajectories=2, train_steps=6,
+                 eval_tasks=3, eval_max_steps=4)
+FULL = DemoPlan("full", train_trajectories=None, heldout_trajectories=None, val_trajectories=6, train_steps=20,
+                eval_tasks=None, eval_max_steps=8)
+
+
+@dataclass
+class Context:
+    """What the stages share: the plan, the run directory, the stage log, and facts found on the way."""
+
+    plan: DemoPlan
+    run_dir: Path
+    log: Path
+    trajectories: Path | None = None  # bundled trajectory file(s) override (--trajectories)
+    facts: dict = field(default_factory=dict)
+
+    def p(self, *parts: str) -> Path:
+        return self.run_dir.joinpath(*parts)
+
+    def rel(self, path: Path | str) -> str:
+        return shown_path(path)
+
+
+def shown_path(path: Path | str) -> str:
+    """A path as the user would type it: relative below the current directory, absolute elsewhere."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return str(path) if rel.startswith("..") else rel
+
+
+def run_srl(ctx: Context, argv: list[str]) -> int:
+    """Run one `srl` command in this process (no second torch import); its stdout goes to the stage log,
+    its progress bars (stderr) to the terminal. SRLErrors propagate to the demo, which names the stage."""
+    from srl_agent.cli import build_parser
+
+    args = build_parser(argv).parse_args(argv)
+    with open(ctx.log, "a", encoding="utf-8") as log:
+        log.write(f"\n$ srl {' '.join(argv)}\n")
+        log.flush()
+        with redirect_stdout(log):
+            return int(args.func(args) or 0)
+
+
+# ------------------------------------------------------------------------------------------- set-up stages
+def env_ready(ctx: Context) -> bool:
+    import shutil
+    import subprocess
+
+    from srl_agent.sandbox.images import BASE_IMAGE, image_exists
+
+    if shutil.which("docker") is None or subprocess.run(["docker", "info"], capture_output=True).returncode:
+        return False
+    return image_exists(BASE_IMAGE)
+
+
+def env_run(ctx: Context) -> dict:
+    run_srl(ctx, ["env", "setup"])
+    return {}
+
+
+def env_result(ctx: Context) -> dict:
+    from srl_agent.sandbox.images import BASE_IMAGE
+
+    return {"image": BASE_IMAGE}
+
+
+def tasks_result(ctx: Context) -> dict:
+    from srl_agent.tasks import load_suite
+
+    tasks = load_suite(SUITE)
+    return {"images": len(_package_tags()), "tasks": len(tasks), "heldout": sum(t.split == "test" for t in tasks)}
+
+
+def _package_tags() -> list[str]:
+    from srl_agent.tasks.images import image_tag
+    from srl_agent.tasks.suite import load_recipe
+
+    return [image_tag(spec) for spec in load_recipe(SUITE).packages]
+
+
+def tasks_ready(ctx: Context) -> bool:
+    from srl_agent.sandbox.images import image_exists
+
+    return all(image_exists(t) for t in _package_tags())
+
+
+def tasks_run(ctx: Context) -> dict:
+    run_srl(ctx, ["tasks", "build", SUITE])
+    return {"images": len(_package_tags())}
+
+
+# ------------------------------------------------------------------------------------- expert trajectories
+def bundled_files(ctx: Context) -> list[Path]:
+    if ctx.trajectories is not None:
+        return sorted(ctx.trajectories.glob("*.jsonl")) if ctx.trajectories.is_dir() else [ctx.trajectories]
+    return sorted(BUNDLED.glob("*.jsonl")) if BUNDLED.is_dir() else []
+
+
+def bundled_digest(ctx: Context) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in bundled_files(ctx):
+        h.update(f.name.encode() + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _round_robin(items: list, key: Callable, n: int | None) -> list:
+    """Up to n items taken in turn from each group (package), so a handful still covers every package."""
+    if n is None:
+        return items
+    groups: dict[str, list] = {}
+    for it in items:
+        groups.setdefault(key(it), []).append(it)
+    out: list = []
+    while len(out) < n and any(groups.values()):
+        for g in list(groups.values()):
+            if g and len(out) < n:
+                out.append(g.pop(0))
+    return out
+
+
+def _package(instance_id: str) -> str:
+    return instance_id.split("__")[0]
+
+
+def expert_paths(ctx: Context) -> dict[str, Path]:
+    d = ctx.p("expert")
+    return {"selected": d / "selected.jsonl", "replay": d / "replay.jsonl", "verified": d / "verified.jsonl",
+            "train": d / "train.jsonl", "heldout": d / "heldout.jsonl"}
+
+
+def expert_commands(ctx: Context) -> list[str]:
+    p = expert_paths(ctx)
+    if bundled_files(ctx):
+        return [f"srl traj replay {ctx.rel(p['selected'])} --tasks {SUITE} -o {ctx.rel(p['replay'])} "
+                f"--keep-resolved {ctx.rel(p['verified'])} --workers {ctx.plan.workers}"]
+    return [f"srl traj generate --tasks {SUITE} -o {ctx.rel(p['verified'])} --workers {ctx.plan.workers} "
+            f"--instance-ids ID,..."]
+
+
+def expert_run(ctx: Context) -> dict:
+    """Verify the bundled trajectories by replaying them in their tasks' containers (a handful in quick mode);
+    only those that still resolve are kept. Without bundled trajectories, the scripted expert makes them."""
+    from srl_agent.tasks import load_suite
+    from srl_agent.trajectory import read_trajectories, write_trajectories
+
+    p = expert_paths(ctx)
+    p["selected"].parent.mkdir(parents=True, exist_ok=True)
+    split_of = {t.instance_id: t.split for t in load_suite(SUITE)}
+    files = bundled_files(ctx)
+    if files:
+        trajs = [t for f in files for t in read_trajectories(f) if t.task.instance_id in split_of]
+        if not trajs:
+            raise DemoStageError(f"none of the trajectories in {', '.join(map(str, files))} is for a task of {SUITE}")
+        chosen = (_round_robin([t for t in trajs if split_of[t.task.instance_id] != "test"],
+                               lambda t: _package(t.task.instance_id), ctx.plan.train_trajectories)
+                  + _round_robin([t for t in trajs if split_of[t.task.instance_id] == "test"],
+                                 lambda t: _package(t.task.instance_id), ctx.plan.heldout_trajectories))
+        write_trajectories(chosen, p["selected"])
+        for f in (p["replay"], p["verified"]):
+            f.unlink(missing_ok=True)
+        run_srl(ctx, ["traj", "replay", str(p["selected"]), "--tasks", SUITE, "-o", str(p["replay"]),
+                      "--keep-resolved", str(p["verified"]), "--workers", str(ctx.plan.workers)])
+        source, given = "bundled, verified by replay", len(chosen)
+    else:
+        tasks = load_suite(SUITE)
+        ids = (_round_robin([t.instance_id for t in tasks if t.split != "test"], _package, ctx.plan.train_trajectories)
+               + _round_robin([t.instance_id for t in tasks if t.split == "test"], _package,
+                              ctx.plan.heldout_trajectories))
+        rc = run_srl(ctx, ["traj", "generate", "--tasks", SUITE, "-o", str(p["verified"]), "--workers",
+                           str(ctx.plan.workers), "--instance-ids", ",".join(ids)])
+        if rc and not p["verified"].is_file():
+            raise DemoStageError("the scripted expert produced no verified trajectory")
+        source, given = "generated by the scripted expert (no bundled trajectories found)", len(ids)
+    verified = list(read_trajectories(p["verified"]))
+    train = [t for t in verified if split_of[t.task.instance_id] != "test"]
+    heldout = [t for t in verified if split_of[t.task.instance_id] == "test"]
+    write_trajectories(train, p["train"])
+    write_trajectories(heldout, p["heldout"])
+    if len(train) <= ctx.plan.val_trajectories:
+        raise DemoStageError(f"only {len(train)} verified training trajectories; the split needs more than "
+                             f"{ctx.plan.val_trajectories} (see {ctx.rel(p['replay'])} for why the others failed)")
+    return {"source": source, "checked": given, "verified": len(verified), "train": len(train),
+            "heldout": len(heldout), "steps": sum(len(t.steps) for t in verified)}
+
+
+def expert_done(ctx: Context) -> bool:
+    p = expert_paths(ctx)
+    return p["train"].is_file() and p["heldout"].is_file()
+
+
+# ------------------------------------------------------------------------------------------------ student
+def student_dir(ctx: Context) -> tuple[Path, str]:
+    """Where the student is: the default `tiny` when built, else the tests' cache for this code version,
+    else (to be built) the default `tiny` in full mode or a smaller warm start in quick mode."""
+    from srl_agent.policy.student import SPEC_FILE, default_student_dir
+
+    default = default_student_dir()
+    if (default / SPEC_FILE).exists():
+        return default, "the default student"
+    shared = test_cache_dir()
+    if shared is not None and (shared / SPEC_FILE).exists():
+        return shared, "the tests' cached student"
+    if ctx.plan.mode == "quick":
+        return default.with_name(default.name + "-quick"), f"a quick student ({ctx.plan.quick_warm_steps} warm-start steps)"
+    return default, "the default student"
+
+
+def test_cache_dir() -> Path | None:
+    """The folder `cached_student(REPO/.cache/test-students)` uses for this version of the student code."""
+    import hashlib
+
+    from srl_agent.policy import student as st
+
+    if not (REPO / "tests").is_dir():
+        return None
+    here = Path(st.__file__).resolve().parent
+    digest = hashlib.sha256(repr(st.StudentSpec()).encode())
+    for name in ("student.py", "student_data.py"):
+        digest.update((here / name).read_bytes())
+    for text in st._bundled_trajectory_texts():
+        digest.update(text.encode("utf-8", "replace"))
+    return REPO / ".cache" / "test-students" / f"student-{digest.hexdigest()[:12]}"
+
+
+def student_command(ctx: Context) -> list[str]:
+    path, _ = student_dir(ctx)
+    warm = f" --warm-steps {ctx.plan.quick_warm_steps}" if path.name.endswith("-quick") else ""
+    return [f"srl student init -o {ctx.rel(path)}{warm}"]
+
+
+def student_ready(ctx: Context) -> bool:
+    from srl_agent.policy.student import SPEC_FILE
+
+    path, _ = student_dir(ctx)
+    ctx.facts["student"] = str(path)
+    return (path / SPEC_FILE).exists()
+
+
+def student_run(ctx: Context) -> dict:
+    path, what = student_dir(ctx)
+    argv = ["student", "init", "-o", str(path)]
+    if path.name.endswith("-quick"):
+        argv += ["--warm-steps", str(ctx.plan.quick_warm_steps)]
+    run_srl(ctx, argv)
+    return {}
+
+
+def student_result(ctx: Context) -> dict:
+    path, what = student_dir(ctx)
+    return {"student": str(path), "what": what, "parameters": student_info(str(path)).get("parameters")}
+
+
+def student_info(path: str) -> dict:
+    record = json.loads((Path(path) / "student.json").read_text())
+    return {"parameters": record.get("parameters"), "warm_start": record.get("warm_start")}
+
+
+# -------------------------------------------------------------------------------------- data, training
+def split_argv(ctx: Context) -> list[str]:
+    return ["traj", "split", str(expert_paths(ctx)["train"]), "-o", str(ctx.p("steps")), "--val-trajectories",
+            str(ctx.plan.val_trajectories), "--seed", "0", "--tokenizer", ctx.facts["student"], "--max-tokens",
+            str(ctx.plan.max_prompt_tokens), "--workers", "1"]
+
+
+def split_run(ctx: Context) -> dict:
+    import shutil
+
+    shutil.rmtree(ctx.p("steps"), ignore_errors=True)
+    run_srl(ctx, split_argv(ctx))
+    from datasets import load_from_disk
+
+    ds = load_from_disk(str(ctx.p("steps")))
+    counts = {k: len(v) for k, v in ds.items()}
+    if not counts.get("validation") or not counts.get("train"):
+        raise DemoStageError(f"the split left {counts} step examples; both train and validation are needed")
+    return {"examples": counts}
+
+
+def steps_argv(ctx: Context, model: str, out: str) -> list[str]:
+    return ["eval-steps", "--model", model, "--data", str(ctx.p("steps")), "--split", "validation",
+            "--max-new-tokens", str(ctx.plan.max_new_tokens), "--batch-size", "8", "--seed", "0", "-o", str(ctx.p(out))]
+
+
+def steps_result(ctx: Context, name: str) -> dict:
+    r = json.loads(ctx.p(name).read_text())
+    return {"examples": r["examples"], "mean_reward": r["mean_reward"], "parse_rate": r["parse_rate"]}
+
+
+def trained_model(ctx: Context) -> str:
+    return str(ctx.p("train", "final"))
+
+
+def train_argv(ctx: Context) -> list[str]:
+    n = str(ctx.plan.train_steps)
+    return ["train", "--method", "srl", "--data", str(ctx.p("steps")), "--model", ctx.facts["student"],
+            "--output", str(ctx.p("train")), "--config", "srl_cpu", "--max-steps", n, "--save-steps", n,
+            "--seed", "0"]
+
+
+def train_run(ctx: Context) -> dict:
+    import shutil
+
+    shutil.rmtree(ctx.p("train"), ignore_errors=True)
+    run_srl(ctx, train_argv(ctx))
+    return train_result(ctx)
+
+
+def train_result(ctx: Context) -> dict:
+    rows = [json.loads(line) for line in ctx.p("train", "metrics.jsonl").read_text().splitlines() if line.strip()]
+    rewards = [r["reward"] for r in rows if "reward" in r]
+    return {"steps": ctx.plan.train_steps, "first_reward": rewards[0] if rewards else None,
+            "last_reward": rewards[-1] if rewards else None,
+            "mean_reward": sum(rewards) / len(rewards) if rewards else None}
+
+
+# --------------------------------------------------------------------------------- evaluation, report
+def eval_argv(ctx: Context) -> list[str]:
+    argv = ["eval", "--model", trained_model(ctx), "--tasks", f"{SUITE}:test", "-o", str(ctx.p("eval")),
+            "--max-steps", str(ctx.plan.eval_max_steps), "--max-new-tokens", str(ctx.plan.max_new_tokens),
+            "--workers", str(ctx.plan.workers), "--seed", "0", "--time-limit", "300"]
+    heldout = expert_paths(ctx)["heldout"]
+    ids = []
+    if heldout.is_file() and heldout.stat().st_size:
+        argv += ["--expert", str(heldout)]
+        from srl_agent.trajectory import read_trajectories
+
+        ids = list(dict.fromkeys(t.task.instance_id for t in read_trajectories(heldout)))
+    if ctx.plan.eval_tasks is not None:
+        argv += ["--instance-ids", ",".join(ids[: ctx.plan.eval_tasks])] if ids else ["--limit", str(ctx.plan.eval_tasks)]
+    return argv
+
+
+def eval_run(ctx: Context) -> dict:
+    import shutil
+
+    shutil.rmtree(ctx.p("eval"), ignore_errors=True)
+    run_srl(ctx, eval_argv(ctx))
+    return eval_result(ctx)
+
+
+def eval_result(ctx: Context) -> dict:
+    s = json.loads(ctx.p("eval", "summary.json").read_text())
+    return {k: s.get(k) for k in ("episodes", "resolved", "resolved_rate", "ci95", "mean_steps", "format_error_rate",
+                                  "stop_reasons", "mean_step_reward", "not_run")}
+
+
+def report_argv(ctx: Context) -> list[str]:
+    argv = ["traces", "view", str(ctx.p("eval")), "-o", str(ctx.p("report.html")), "--title",
+            f"srl demo ({ctx.plan.mode}): the SRL-trained tiny student on held-out tasks"]
+    heldout = expert_paths(ctx)["heldout"]
+    if heldout.is_file() and heldout.stat().st_size:
+        argv += ["--expert", str(heldout)]
+    return argv
+
+
+def report_run(ctx: Context) -> dict:
+    run_srl(ctx, report_argv(ctx))
+    return report_result(ctx)
+
+
+def report_result(ctx: Context) -> dict:
+    html = ctx.p("report.html").read_text(encoding="utf-8")
+    return {"report": str(ctx.p("report.html")), "kib": len(html.encode()) // 1024,
+            "steps_shown": html.count('<details class="step"')}
