@@ -1,7 +1,7 @@
 """Trainers: a Config dataclass and one entry point per method, on TRL. Import-light: torch loads on use.
 
-METHODS maps a `--method` name to (config class path, entry point path); other methods (rlvr, srl-then-rlvr)
-register by adding an entry here or calling `register_method`.
+METHODS maps a `--method` name to (config class path, entry point path); other methods register by adding an
+entry here or calling `register_method`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from typing import Any
 METHODS: dict[str, tuple[str, str]] = {
     "srl": ("srl_agent.train.config:SRLConfig", "srl_agent.train.srl:train_srl"),
     "sft": ("srl_agent.train.config:SFTRunConfig", "srl_agent.train.sft:train_sft"),
+    "rlvr": ("srl_agent.train.rlvr:RLVRConfig", "srl_agent.train.rlvr:train_rlvr"),
+    "srl-then-rlvr": ("srl_agent.train.curriculum:CurriculumConfig", "srl_agent.train.curriculum:train_srl_then_rlvr"),
 }
 
 
