@@ -14,7 +14,7 @@ BUG_PATH = "/tmp/srl_task.patch"
 # Folding the bug into the single commit (fixed dates) and pruning the old one leaves no trace of the fix in
 # git (no diff, no log, no reflog), as in SWE-smith's task branches.
 HIDE_BUG = ("git add -A && GIT_AUTHOR_DATE='2024-01-01T00:00:00+0000' GIT_COMMITTER_DATE='2024-01-01T00:00:00+0000' "
-            "git commit -q --amend --no-edit && git reflog expire --expire=now --all && git gc -q --prune=now")
+            "git commit -q --amend --no-edit && git reflog expire --expire=now --all && git prune --expire=now")
 
 
 def resolve_image(task: Task) -> str:

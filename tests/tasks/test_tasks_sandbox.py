@@ -37,6 +37,7 @@ def test_task_sandbox_starts_at_the_bug_with_no_trace_of_the_fix(base_image):
         log = sb.run("git log --all --format=%s; git reflog --all").output
         assert task.base_commit[:7] not in log
         assert sb.run(f"git cat-file -t {task.base_commit}").exit_code != 0
+        assert "unreachable" not in sb.run("git fsck --unreachable --no-reflogs 2>&1").output  # no clean blob left
         assert mutation["new"].strip() in sb.read_file(mutation["path"]) or mutation["kind"] == "remove_branch"
         assert sb.diff() == ""
         sb.run(f"echo '# edit' >> {mutation['path']}")
