@@ -11,6 +11,7 @@ and starting a task's sandbox in an actor instead of in this process), from `sb.
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import sys
 import tempfile
@@ -42,7 +43,8 @@ def run_eval(tasks, steps: int, workers: int, backend: str) -> dict:
         wall = time.perf_counter() - t0
     n_steps = summary["mean_steps"] * summary["episodes"]
     return {"wall": wall, "episodes": summary["episodes"], "steps": n_steps,
-            "errors": summary["statuses"].get("error", 0), "tasks_per_min": 60 * summary["episodes"] / wall, "steps_per_s": n_steps / wall}
+            "errors": summary["statuses"].get("error", 0), "tasks_per_min": 60 * summary["episodes"] / wall,
+            "steps_per_s": n_steps / wall}
 
 
 def round_trips(task, calls: int, starts: int = 3) -> dict:
@@ -64,6 +66,20 @@ def round_trips(task, calls: int, starts: int = 3) -> dict:
                     out[name] = statistics.median(_timed(lambda: sb.run("true"), calls))
         out[f"start_{name}"] = statistics.median(times)
     return out
+
+
+def count_remote_calls() -> itertools.count:
+    """Count the driver -> actor calls (a benchmark-only wrapper around RemoteSandbox._call)."""
+    from srl_agent.sandbox.ray_pool import RemoteSandbox
+
+    counter, original = itertools.count(), RemoteSandbox._call
+
+    def _call(self, method, *args, **kwargs):
+        next(counter)
+        return original(self, method, *args, **kwargs)
+
+    RemoteSandbox._call = _call
+    return counter
 
 
 def _timed(fn, n: int) -> list[float]:
@@ -99,11 +115,14 @@ def main() -> int:
           f"{ray_init:.1f} s", file=sys.stderr)
     run_eval(tasks[:1], 1, 1, "ray")  # warm: Ray worker processes, image layers in the page cache
 
+    calls = count_remote_calls()
     configs = [("local", 1), ("ray", 1), ("local", 2), ("ray", 2)]
     results: dict[tuple[str, int], dict] = {}
     for round_ in range(args.repeat):  # interleaved, so a burst of load on the machine hits every configuration
         for backend, workers in configs:
+            before = next(calls)
             r = run_eval(tasks, args.steps, workers, backend)
+            r["calls"] = next(calls) - before - 1
             print(f"round {round_ + 1}: {backend} x{workers}: {r['wall']:.1f} s", file=sys.stderr)
             if (backend, workers) not in results or r["wall"] < results[(backend, workers)]["wall"]:
                 results[(backend, workers)] = r
@@ -117,7 +136,8 @@ def main() -> int:
         r, base = results[(backend, workers)], results[("local", workers)]
         print(f"| {backend} | {workers} | {r['wall']:.1f} | {r['tasks_per_min']:.1f} | {r['steps_per_s']:.2f} | "
               f"{r['tasks_per_min'] / base['tasks_per_min']:.2f}x | {r['errors']} |")
-    print(f"\nRay's own cost (median of {args.calls} `sb.run(\"true\")` calls; median of 3 starts of a task's sandbox)\n")
+    print(f"\nRay's own cost (median of {args.calls} `sb.run(\"true\")` calls; median of 3 starts of a task's "
+          "sandbox)\n")
     print("| measure | local | ray | ray overhead |")
     print("|---|---|---|---|")
     print(f"| round trip per step | {1e3 * rt['local']:.2f} ms | {1e3 * rt['ray']:.2f} ms | "
@@ -125,6 +145,12 @@ def main() -> int:
     print(f"| task sandbox start | {rt['start_local']:.2f} s | {rt['start_ray']:.2f} s | "
           f"{rt['start_ray'] - rt['start_local']:+.2f} s |")
     print(f"| Ray start-up (once per run) | - | {ray_init:.1f} s | |")
+    ray1 = results[("ray", 1)]
+    per_episode = ray1["calls"] / ray1["episodes"]
+    extra = per_episode * (rt["ray"] - rt["local"]) + (rt["start_ray"] - rt["start_local"])
+    print(f"\nPer episode: {per_episode:.0f} driver -> actor calls ({args.steps + 1} agent steps, the patch, grading), "
+          f"so Ray adds {1e3 * extra:.0f} ms = {100 * extra / (ray1['wall'] / ray1['episodes']):.1f}% of an episode "
+          f"({ray1['wall'] / ray1['episodes']:.2f} s with 1 worker)")
     return 0
 
 
