@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 _DEF = re.compile(r"^\s*(?:async\s+)?(def|class)\s+([A-Za-z_]\w*)")
 _BACKTICK = re.compile(r"`([A-Za-z_][\w.]*)`")
-_STATEMENT_HEADERS = ("This check fails:", "Running this:", "Minimal example:")
+_STATEMENT_HEADERS = ("It fails at:", "This check fails:", "Running this:")
+_CODE_HEADERS = ("Here is what I run:", "Minimal example:", "To reproduce:")
 _VALUE_SPLIT = re.compile(r", (?=[A-Za-z_]\w* = )")
 
 
@@ -141,6 +142,12 @@ class IssueExample:
     values: list[str]
     statement: str
     error: list[str]
+    code: list[str] = field(default_factory=list)
+
+    @property
+    def example(self) -> str:
+        """The runnable part of the example: the code block when there is one, else the failing statement."""
+        return "\n".join(self.code) if self.code else self.statement
 
     @property
     def error_kind(self) -> str:
@@ -152,30 +159,39 @@ class IssueExample:
 
 
 def _blocks(text: str) -> dict[str, list[str]]:
-    """Each header line of the issue (a line ending with ':') and the indented block that follows it."""
+    """Each header line of the issue (a line ending with ':') and the indented block that follows it (blank
+    lines inside the block kept)."""
     out: dict[str, list[str]] = {}
     lines = text.splitlines()
     for k, line in enumerate(lines):
         if line and not line.startswith(" ") and line.rstrip().endswith(":"):
-            block = []
+            block: list[str] = []
             for nxt in lines[k + 1:]:
                 if nxt.startswith("    "):
                     block.append(nxt[4:])
-                elif nxt.strip() or block:
+                elif nxt.strip():
                     break
+                elif block:
+                    block.append("")
+            while block and not block[-1].strip():
+                block.pop()
             out[line.strip()] = block
     return out
 
 
 def parse_issue(problem_statement: str, package: str = "") -> IssueExample:
+    """The symbol, inputs, example code, failing statement and error that the issue text shows."""
     title = problem_statement.strip().splitlines()[0] if problem_statement.strip() else ""
     m = _BACKTICK.search(problem_statement)
     qualified = m.group(1) if m else package
     blocks = _blocks(problem_statement)
+    code = next((blocks[h] for h in _CODE_HEADERS if blocks.get(h)), [])
     statement = next((" ".join(blocks[h]) for h in _STATEMENT_HEADERS if blocks.get(h)), "")
+    if not statement and len(code) == 1:  # a one-line example is the failing statement itself
+        statement, code = code[0], []
     error = next((b for h, b in blocks.items() if h.startswith(("The values differ", "Instead"))), [])
     return IssueExample(symbol=qualified.split(".")[-1], qualified=qualified, title=title,
-                        values=blocks.get("With these inputs:", []), statement=statement, error=error)
+                        values=blocks.get("With these inputs:", []), statement=statement, error=error, code=code)
 
 
 def _parses(code: str) -> bool:
@@ -220,16 +236,31 @@ def module_imports(test_source: str, packages: tuple[str, ...]) -> list[str]:
     return out
 
 
+def used_imports(imports: list[str], used: set[str]) -> list[str]:
+    """The import statements that bind a name the script uses."""
+    out = []
+    for imp in imports:
+        node = ast.parse(imp).body[0]
+        bound = {(a.asname or a.name).split(".")[0] for a in node.names}
+        if "*" in bound or bound & used:
+            out.append(imp)
+    return out
+
+
 def example_script(issue: IssueExample, imports: list[str], rng: random.Random) -> str | None:
     """A reproduction script built from the issue's own example, or None when the example is not runnable code."""
-    if not issue.statement or not _parses(issue.statement) or issue.statement.rstrip().endswith(":"):
+    code = issue.example
+    if not code or not _parses(code) or code.rstrip().endswith(":"):
         return None
     doc = rng.choice([f'"""Reproduce: {issue.title.strip("`")}."""',
                       f"# Reproduction of the reported problem with `{issue.symbol}`.",
                       f'"""Minimal reproduction for the `{issue.symbol}` report."""'])
-    lines = [doc, *imports, ""]
+    used = _names([ast.parse(code)])
+    uses_self = "self" in used
+    lines = [doc, *used_imports(imports, used), *(["import unittest"] if uses_self else []), ""]
     lines += value_assignments(issue.values)
-    lines.append(issue.statement)
+    lines += ["self = unittest.TestCase()"] if uses_self else []
+    lines.append(code)
     lines.append(rng.choice(['print("OK: behaves as documented")', 'print("no error, looks fixed")',
                              f'print("{issue.symbol}: OK")']))
     return "\n".join(lines) + "\n"
@@ -268,19 +299,18 @@ def test_body_script(test_source: str, test_id: str, issue: IssueExample, packag
     except SyntaxError:
         return None
     fn, cls = _find_test(tree, test_id)
-    if fn is None or not issue.statement:
+    if fn is None or not issue.example:
         return None
     assigned = {a.split(" = ", 1)[0] for a in value_assignments(issue.values)}
     params = [a.arg for a in fn.args.args if a.arg != "self"]
     if any(p not in assigned for p in params[: len(params) - len(fn.args.defaults)]):
         return None  # a pytest fixture we cannot build outside pytest
     body = [n for n in fn.body if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))]
-    first = issue.statement.strip().split("(")[0]
-    idx = next((k for k, n in enumerate(body) if first and first in (ast.get_source_segment(test_source, n) or "")),
-               None)
-    if idx is None:
+    first = (issue.statement or issue.code[-1]).strip().split("(")[0]
+    hits = [k for k, n in enumerate(body) if first and first in (ast.get_source_segment(test_source, n) or "")]
+    if not hits:
         return None
-    body = body[: idx + 1]
+    body = body[: hits[-1] + 1]  # up to the statement the issue shows (its last occurrence, to be sure it runs)
     defs: dict[str, ast.stmt] = {}
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("test"):
@@ -296,22 +326,17 @@ def test_body_script(test_source: str, test_id: str, issue: IssueExample, packag
             todo |= _names([defs[name]])
     chosen = [n for n in tree.body if any(defs.get(k) is n for k in need)]
     allowed = tuple(packages) + ("pytest", "unittest") + tuple(sibling_modules)
-    imports = module_imports(test_source, allowed)
-    lines = [rng.choice([f'"""Reproduce the `{issue.symbol}` problem from the report, with the setup it needs."""',
-                         f"# Reproduction for `{issue.symbol}`: the example from the issue plus the data it uses."])]
+    imports = used_imports(module_imports(test_source, allowed), _names(body) | _names(chosen))
+    head = [rng.choice([f'"""Reproduce the `{issue.symbol}` problem from the report, with the setup it needs."""',
+                        f"# Reproduction for `{issue.symbol}`: the example from the issue plus the data it uses."])]
     if any(m in " ".join(imports) for m in sibling_modules):
-        lines += ["import sys", "", f"sys.path.insert(0, {test_dir!r})  # the tests' helper module"]
-    lines += imports
-    if cls is not None:
-        lines += ["import unittest"] if "import unittest" not in imports else []
-    lines.append("")
-    lines += [ast.get_source_segment(test_source, n) for n in chosen]
-    lines.append("")
-    lines += value_assignments(issue.values)
-    if cls is not None:
-        lines.append("self = unittest.TestCase()")
-    lines += [textwrap.dedent(_segment_with_indent(test_source, n)) for n in body]
-    lines.append(rng.choice(['print("OK: behaves as documented")', f'print("{issue.symbol}: OK")']))
+        head += ["import sys", f"sys.path.insert(0, {test_dir!r})  # the tests' helper module"]
+    head += imports + (["import unittest"] if cls is not None and "import unittest" not in imports else [])
+    setup = [ast.get_source_segment(test_source, n) for n in chosen]
+    run = value_assignments(issue.values) + (["self = unittest.TestCase()"] if cls is not None else [])
+    run += [textwrap.dedent(_segment_with_indent(test_source, n)) for n in body]
+    run.append(rng.choice(['print("OK: behaves as documented")', f'print("{issue.symbol}: OK")']))
+    lines = [("\n\n\n" if setup else "\n").join(["\n".join(head), *setup]), "", *run]
     script = "\n".join(lines) + "\n"
     return script if _parses(script) else None
 

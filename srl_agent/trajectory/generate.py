@@ -105,6 +105,37 @@ def _grep_command(sb, task: Task, symbol: str, rng: random.Random, want_file: st
     return cands[-1]
 
 
+def _choose_repro(task: Task, sb, issue, symbol: str, hunks: list[Hunk], test_source: str, rng: random.Random
+                  ) -> tuple[str, str, dict[str, str]]:
+    """The first reproduction script that fails at the start state and passes once the gold patch is in
+    (the issue's example, then the example with its setup, else the pytest scenario), and the gold files."""
+    tests = _test_files(task)
+    packages = _packages(task, hunks)
+    test_dir = _abs(task, tests[0].rsplit("/", 1)[0] if "/" in tests[0] else ".")
+    siblings = set(_run(sb, f"cd {test_dir} && ls *.py").output.split()) if "/" in tests[0] else set()
+    siblings = {m.removesuffix(".py") for m in siblings if not m.startswith(("test_", "conftest"))}
+    cands = [(example_script(issue, module_imports(test_source, packages), rng), "issue example"),
+             (test_body_script(test_source, task.fail_to_pass[0], issue, packages, siblings,
+                               test_dir.rstrip("/."), rng), "issue example + setup")]
+    cands = [(c, k) for c, k in cands if c is not None]
+    gold_patch = task.gold_patch if task.gold_patch.endswith("\n") else task.gold_patch + "\n"
+    sb.write_file(f"{PROBE_DIR}/gold.patch", gold_patch)
+    before = {}
+    for n, (script, _) in enumerate(cands):
+        sb.write_file(f"{PROBE_DIR}/c{n}.py", script)
+        before[n] = _run(sb, f"cd {task.workdir} && python3 {PROBE_DIR}/c{n}.py", 120).exit_code
+    applied = _run(sb, f"cd {task.workdir} && git apply {PROBE_DIR}/gold.patch")
+    if applied.exit_code != 0:
+        raise ExpertScriptError(f"the gold patch does not apply: {applied.output[-300:]}")
+    gold = {h.path: sb.read_file(h.path) for h in hunks}
+    script, kind = pytest_script(task.fail_to_pass, symbol, rng), "pytest scenario"
+    for n, (cand, k) in enumerate(cands):
+        if before[n] not in (0, None) and _run(sb, f"cd {task.workdir} && python3 {PROBE_DIR}/c{n}.py",
+                                               120).exit_code == 0:
+            return cand, k, gold
+    return script, kind, gold
+
+
 def prepare(task: Task, sb, rng: random.Random) -> tuple[_Facts, dict]:
     """Probe the sandbox (files, the gold state, candidate commands), then put it back at the start state."""
     if not task.gold_patch:
@@ -120,30 +151,9 @@ def prepare(task: Task, sb, rng: random.Random) -> tuple[_Facts, dict]:
         symbol = helper or main.path.rsplit("/", 1)[-1].removesuffix(".py")
     tests = _test_files(task)
     test_source = sb.read_file(tests[0])
-    imports = module_imports(test_source, _packages(task, hunks))
     grep = _grep_command(sb, task, symbol, rng, main.path)
     repro_path = rng.choice(REPRO_PATHS).format(symbol=symbol.lower())
-    test_dir = _abs(task, tests[0].rsplit("/", 1)[0] if "/" in tests[0] else ".")
-    siblings = set(_run(sb, f"cd {test_dir} && ls *.py").output.split()) if "/" in tests[0] else set()
-    siblings = {m.removesuffix(".py") for m in siblings if not m.startswith(("test_", "conftest"))}
-    cands = [(example_script(issue, imports, rng), "issue example"),
-             (test_body_script(test_source, task.fail_to_pass[0], issue, _packages(task, hunks), siblings,
-                               test_dir.rstrip("/."), rng), "issue example + setup")]
-    cands = [(c, k) for c, k in cands if c is not None]
-    sb.write_file(f"{PROBE_DIR}/gold.patch", task.gold_patch if task.gold_patch.endswith("\n") else task.gold_patch + "\n")
-    before = {}
-    for n, (script, kind) in enumerate(cands):
-        sb.write_file(f"{PROBE_DIR}/c{n}.py", script)
-        before[n] = _run(sb, f"cd {task.workdir} && python3 {PROBE_DIR}/c{n}.py", 120).exit_code
-    applied = _run(sb, f"cd {task.workdir} && git apply {PROBE_DIR}/gold.patch")
-    if applied.exit_code != 0:
-        raise ExpertScriptError(f"the gold patch does not apply: {applied.output[-300:]}")
-    gold = {p: sb.read_file(p) for p in paths}
-    script, kind = pytest_script(task.fail_to_pass, symbol, rng), "pytest scenario"
-    for n, (cand, k) in enumerate(cands):
-        if before[n] not in (0, None) and _run(sb, f"cd {task.workdir} && python3 {PROBE_DIR}/c{n}.py", 120).exit_code == 0:
-            script, kind = cand, k
-            break
+    script, kind, gold = _choose_repro(task, sb, issue, symbol, hunks, test_source, rng)
     sb.reset()
     sb.write_file(repro_path, script)
     seen = _run(sb, f"cd {task.workdir} && python3 {repro_path}", 120).output

@@ -109,6 +109,38 @@ def test_issue_example_becomes_a_runnable_reproduction_script():
     assert "assert ordinalized == number + pkg.ordinal(number)" in script and "number = '-11'" in script
 
 
+CODE_ISSUE = """`chunk_ranges` gives a wrong result
+
+I'm using boltons 24.0.0 and `chunk_ranges` does not do what the documentation says.
+
+Minimal example:
+
+    from boltons.iterutils import chunk_ranges
+
+    assert list(chunk_ranges(10, 10, 5)) == [(10, 15), (15, 20)]
+    assert list(chunk_ranges(4, 15, 5)) == [(4, 9), (9, 14), (14, 19)]
+
+It fails at:
+
+    assert list(chunk_ranges(10, 10, 5)) == [(10, 15), (15, 20)]
+
+The values differ from what I expected:
+
+    assert [(10, 5), (15, 10)] == [(10, 15), (15, 20)]
+
+This used to work; it looks like a regression.
+"""
+
+
+def test_an_example_block_with_blank_lines_is_read_whole():
+    issue = parse_issue(CODE_ISSUE, "boltons")
+    assert issue.code[0] == "from boltons.iterutils import chunk_ranges" and issue.code[1] == ""
+    assert len(issue.code) == 4 and issue.statement.startswith("assert list(chunk_ranges(10, 10, 5))")
+    script = example_script(issue, ["import os", "from boltons.iterutils import first"], random.Random(2))
+    compile(script, "repro.py", "exec")
+    assert "chunk_ranges(4, 15, 5)" in script and "import os" not in script, "only the imports it uses"
+
+
 TEST_MODULE = """import pytest
 from pkg import ordinal, other
 
