@@ -191,3 +191,25 @@ def test_killing_an_actor_mid_episode_is_an_infrastructure_failure_and_the_run_f
     assert _pool_containers(pool) == []  # the dead actor's container was removed from its node
     pool.close()
 
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_srl_eval_backend_ray_from_the_command_line(ray_cluster, docker_engine, tmp_path, capsys):
+    """`srl eval --backend ray` replays a fix on the Ray cluster this process is connected to; --address without
+    --backend ray is a one-line error."""
+    from srl_agent.cli import main
+    from srl_agent.trajectory import Source, Step, Trajectory, write_trajectories
+    from test_agent import gold_actions, real_tasks
+
+    task = real_tasks(1)[0]
+    write_trajectories([Trajectory(task, [Step("fix", a, "") for a in gold_actions(task)], Source("test", "-", 0))],
+                       tmp_path / "script.jsonl")
+    run = tmp_path / "run"
+    argv = ["eval", "--policy", "scripted", "--model", str(tmp_path / "script.jsonl"), "--tasks", "pypi-mutants:test",
+            "--instance-ids", task.instance_id, "-o", str(run), "--backend", "ray", "--max-steps", "5"]
+    assert main(argv) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["resolved"] == 1 and summary["statuses"] == {"resolved": 1}
+    assert main(argv[:-4] + ["--backend", "local", "--address", "auto"]) == 1
+    assert "--address is for the ray backend" in capsys.readouterr().err
