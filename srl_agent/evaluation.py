@@ -1,7 +1,8 @@
 """Evaluation runs: the student as an agent on many tasks in parallel, resumable, summarised with intervals.
 
 The run directory is the interface (SWE-bench style): `config.json`, one folder per episode with
-`trace.json` and `report.json` (written last: a folder with a report is done and is skipped on resume),
+`trace.json` and `report.json` (written last: a folder with a report is done and is skipped on resume, except
+after an infrastructure failure, which is retried),
 `summary.json` and `predictions.jsonl` (SWE-bench's format). With one sample per task an episode's folder is
 `<instance_id>/`; with k > 1 it is `<instance_id>/sample_<j>/`.
 """
@@ -56,7 +57,15 @@ def episode_dir(run_dir: Path, instance_id: str, sample: int, samples: int) -> P
 
 
 def is_done(folder: Path) -> bool:
-    return (folder / "report.json").is_file()
+    """An episode with a report is done, unless it ended in an infrastructure failure: those are retried."""
+    path = folder / "report.json"
+    if not path.is_file():
+        return False
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return False
+    return report.get("grade_status") != "ERROR" and report.get("stop_reason") != "sandbox_error"
 
 
 def episode_report(trace: Trace) -> dict:

@@ -96,6 +96,23 @@ def test_run_directory_summary_predictions_and_resume(tmp_path):
     assert len(traces) == 4 and saved["resolved"] == 2
 
 
+def test_resume_retries_episodes_that_ended_in_an_infrastructure_failure(tmp_path):
+    """An infrastructure failure is not a task failure: a rerun must try the episode again, not skip it."""
+    opened: list[str] = []
+    run = tmp_path / "run"
+    evaluate(TASKS, _policy(), run, agent_config=AgentConfig(max_steps=4), sandbox_factory=_fake_factory(opened),
+             grader=_grader, record={"model": "fake"}, progress=False)
+    report = run / "demo__t-1" / "report.json"
+    data = json.loads(report.read_text())
+    data.update(grade_status="ERROR", resolved=False)
+    report.write_text(json.dumps(data))
+    opened.clear()
+    evaluate(TASKS, _policy(), run, agent_config=AgentConfig(max_steps=4), sandbox_factory=_fake_factory(opened),
+             grader=_grader, record={"model": "fake"}, progress=False)
+    assert opened == ["demo__t-1"]
+    assert json.loads(report.read_text())["grade_status"] != "ERROR"
+
+
 def test_samples_give_pass_at_k_and_share_a_sandbox_per_task(tmp_path):
     # Sample j of every task: the policy alternates fixing and not fixing between episodes.
     scripts = iter([_solve_script(True), _solve_script(False), _solve_script(False)] * 2)
