@@ -114,11 +114,14 @@ def _apply(sb, task: Task, patch: str) -> tuple[str | None, str]:
     return None, last
 
 
-def grade_in_sandbox(sb, task: Task, patch: str | None, *, timeout: float = 900.0) -> GradeReport:
-    """Reset `sb` to the task's start state, apply `patch`, restore the test files, run the tests, grade the log."""
+def grade_in_sandbox(sb, task: Task, patch: str | None, *, timeout: float = 900.0, reset: bool = True) -> GradeReport:
+    """Reset `sb` to the task's start state, apply `patch`, restore the test files, run the tests, grade the log.
+
+    reset=False only for a sandbox that was just checkpointed at the start state (nothing to undo)."""
     t0 = time.perf_counter()
     try:
-        sb.reset()
+        if reset:
+            sb.reset()
         applied = None
         if patch and patch.strip():
             applied, err = _apply(sb, task, patch)
@@ -168,6 +171,6 @@ def grade_patch(task: Task, patch: str | None, sandbox=None, *, timeout: float =
 
     try:
         with task_sandbox(task, **sandbox_kwargs) as sb:
-            return grade_in_sandbox(sb, task, patch, timeout=timeout)
+            return grade_in_sandbox(sb, task, patch, timeout=timeout, reset=False)
     except SandboxError as exc:
         return error_report(task, f"could not start the task's sandbox: {exc}", patch_exists=bool(patch and patch.strip()))
