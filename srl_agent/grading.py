@@ -10,7 +10,7 @@ from swebench.harness.constants import FAIL_TO_PASS, PASS_TO_PASS, ResolvedStatu
 from swebench.harness.grading import get_eval_tests_report, get_resolution_status
 from swebench.harness.log_parsers import PARSER_REGISTRY
 
-from srl_agent.errors import InputError, SandboxError
+from srl_agent.errors import DockerUnavailableError, ImageBuildError, InputError, SandboxError
 from srl_agent.task import Task
 
 GRADE_SCHEMA = "srl-grade/1"
@@ -172,5 +172,5 @@ def grade_patch(task: Task, patch: str | None, sandbox=None, *, timeout: float =
     try:
         with task_sandbox(task, **sandbox_kwargs) as sb:
             return grade_in_sandbox(sb, task, patch, timeout=timeout, reset=False)
-    except SandboxError as exc:
+    except (SandboxError, ImageBuildError, DockerUnavailableError, OSError) as exc:  # OSError: sdist fetch
         return error_report(task, f"could not start the task's sandbox: {exc}", patch_exists=bool(patch and patch.strip()))

@@ -60,3 +60,25 @@ def test_cached_sdist_is_used_when_its_hash_matches(tmp_path):
     d.mkdir(parents=True)
     (d / "demo-1.0.tar.gz").write_bytes(data)
     assert fetch_sdist(spec, cache=tmp_path) == d / "demo-1.0.tar.gz"
+
+
+def test_cli_list_and_show_do_not_reveal_the_fix_unless_asked(capsys):
+    from srl_agent.cli import main
+
+    assert main(["tasks", "list", "pypi-mutants", "--split", "test"]) == 0
+    out = capsys.readouterr().out
+    assert "21 tasks (test: 21)" in out and "boltons" not in out
+    task = load_suite("pypi-mutants")[0]
+    assert main(["tasks", "show", task.instance_id]) == 0
+    out = capsys.readouterr().out
+    assert task.problem_statement.strip() in out and "diff --git" not in out
+    assert main(["tasks", "show", task.instance_id, "--gold"]) == 0
+    assert task.gold_patch.strip() in capsys.readouterr().out
+
+
+def test_cli_unknown_task_is_one_line_error(capsys):
+    from srl_agent.cli import main
+
+    assert main(["tasks", "show", "nope"]) == 1
+    err = capsys.readouterr().err
+    assert "no task 'nope'" in err and "Traceback" not in err
