@@ -164,6 +164,50 @@ def make_task(suite: Suite, spec: PackageSpec, image: str, base_commit: str, m: 
         extra={"bug_patch": result["diff"], "package": spec.name, "mutation": m.to_dict()})
 
 
+def _reject_reason(status_map: dict[str, str], stable: list[str]) -> tuple[str, list[str]]:
+    """('' , failing tests) for a mutant that qualifies as a task, else (why not, failing tests)."""
+    failing = sorted(t for t in stable if status_map.get(t) not in PASSING)
+    if not status_map:
+        return "no result", failing
+    if not failing:
+        return "none fail", failing
+    if len(failing) > MAX_FAIL_IDS or len({t.split("[")[0] for t in failing}) > MAX_FAIL:
+        return "too many fail", failing
+    if not all(map(_sane, failing)):
+        return "odd test id", failing
+    return "", failing
+
+
+def _clean_state(image: str, command: str) -> tuple[list[str], list[str]]:
+    """(stable passing tests, quarantined tests) from CLEAN_RUNS runs of the clean (= gold) state."""
+    clean = run_jobs(image, [{"id": f"clean{i}"} for i in range(CLEAN_RUNS)], command)
+    maps = [parse_test_log(r["log"]) for r in clean.values()]
+    everything = set().union(*maps)
+    stable = sorted(t for t in everything if all(mp.get(t) in PASSING for mp in maps))
+    return stable, sorted(t for t in everything if len({mp.get(t) for mp in maps}) > 1)
+
+
+@dataclass
+class _Source:
+    files: list[str]
+    public: set[str]
+    sources: dict[str, str]
+    tests: dict[str, str]
+    candidates: list[Mutation]
+
+
+def _read_source(spec: PackageSpec) -> _Source:
+    with tempfile.TemporaryDirectory(prefix="srl-src-") as tmp:
+        src = unpacked_source(spec, Path(tmp))
+        files = _library_files(src, spec)
+        sources = {f: (src / f).read_text() for f in files}
+        tests = {p.relative_to(src).as_posix(): p.read_text(errors="replace")
+                 for p in src.rglob("test*.py") if p.is_file()}
+        cands = [m for f in files for m in find_mutations(f, sources[f], validate=False)
+                 if m.function and m.function.split(".")[-1] not in ("main", "_main")]
+        return _Source(files, _public_names(src, files), sources, tests, cands)
+
+
 def discover_package(suite: Suite, spec: PackageSpec, *, log=print, max_tries: int | None = None
                      ) -> tuple[list[Task], DiscoveryStats]:
     """Find spec.tasks tasks for one package, deterministically for the suite's seed."""
@@ -172,60 +216,49 @@ def discover_package(suite: Suite, spec: PackageSpec, *, log=print, max_tries: i
     base_commit = subprocess.run(["docker", "run", "--rm", image, "cat", "/home/agent/.srl_base_commit"],
                                  capture_output=True, text=True, check=True).stdout.strip()
     command = f"{PYTEST} {spec.tests}"
-    clean = run_jobs(image, [{"id": f"clean{i}"} for i in range(CLEAN_RUNS)], command)
-    maps = [parse_test_log(r["log"]) for r in clean.values()]
-    everything = set().union(*maps)
-    stable = sorted(t for t in everything if all(mp.get(t) in PASSING for mp in maps))
-    stats.quarantined = sorted(t for t in everything if len({mp.get(t) for mp in maps}) > 1)
+    stable, stats.quarantined = _clean_state(image, command)
     log(f"{spec.key}: {len(stable)} stable passing tests, {len(stats.quarantined)} quarantined")
-    with tempfile.TemporaryDirectory(prefix="srl-src-") as tmp:
-        src = unpacked_source(spec, Path(tmp))
-        files = _library_files(src, spec)
-        public = _public_names(src, files)
-        sources = {f: (src / f).read_text() for f in files}
-        tests_src = {p.relative_to(src).as_posix(): p.read_text(errors="replace")
-                     for p in src.rglob("test*.py") if p.is_file()}
-        cands = [m for f in files for m in find_mutations(f, sources[f], validate=False)
-                 if m.function and m.function.split(".")[-1] not in ("main", "_main")]
-    order = sample_mutations(cands, f"{suite.seed}:{spec.key}")
+    src = _read_source(spec)
+    order = sample_mutations(src.candidates, f"{suite.seed}:{spec.key}")
     tasks: list[Task] = []
     per_function: dict[str, int] = {}
     limit = max_tries or spec.tasks * 12
     i = 0
+
+    def job(m: Mutation) -> dict:
+        return {"id": m.key, "path": m.path, "content": m.apply(src.sources[m.path])}
+
+    def count(reason: str) -> None:
+        stats.rejected[reason] = stats.rejected.get(reason, 0) + 1
+
     while len(tasks) < spec.tasks and i < len(order) and stats.tried < limit:
         batch = []
         while len(batch) < BATCH and i < len(order):
-            m = order[i]
-            i += 1
-            if per_function.get(f"{m.path}:{m.function}", 0) < PER_FUNCTION and is_valid(m, sources[m.path]):
+            m, i = order[i], i + 1
+            if per_function.get(f"{m.path}:{m.function}", 0) < PER_FUNCTION and is_valid(m, src.sources[m.path]):
                 batch.append(m)
         stats.tried += len(batch)
-        jobs = [{"id": m.key, "path": m.path, "content": m.apply(sources[m.path])} for m in batch]
-        results = run_jobs(image, jobs, command)
+        results = run_jobs(image, [job(m) for m in batch], command)
         hits = []
         for m in batch:
             r = results.get(m.key)
-            sm = parse_test_log(r["log"]) if r else {}
-            failing = sorted(t for t in stable if sm.get(t) not in PASSING)
-            reason = ("no result" if not sm else "none fail" if not failing else "too many fail"
-                      if len(failing) > MAX_FAIL_IDS or len({t.split("[")[0] for t in failing}) > MAX_FAIL else "odd test id" if not all(map(_sane, failing)) else "")
+            reason, failing = _reject_reason(parse_test_log(r["log"]) if r else {}, stable)
             if reason:
-                stats.rejected[reason] = stats.rejected.get(reason, 0) + 1
+                count(reason)
             else:
                 hits.append((m, r, failing))
         # a mutant's failures must repeat: rerun the accepted ones once
-        again = run_jobs(image, [{"id": m.key, "path": m.path, "content": m.apply(sources[m.path])}
-                                 for m, _, _ in hits], command) if hits else {}
+        again = run_jobs(image, [job(m) for m, _, _ in hits], command) if hits else {}
         for m, r, failing in hits:
-            sm2 = parse_test_log(again.get(m.key, {}).get("log", ""))
-            if sorted(t for t in stable if sm2.get(t) not in PASSING) != failing:
-                stats.rejected["unstable"] = stats.rejected.get("unstable", 0) + 1
+            if _reject_reason(parse_test_log(again.get(m.key, {}).get("log", "")), stable)[1] != failing:
+                count("unstable")
                 continue
-            task = make_task(suite, spec, image, base_commit, m, r, failing, stable, public, tests_src)
+            task = make_task(suite, spec, image, base_commit, m, r, failing, stable, src.public, src.tests)
+            fkey = f"{m.path}:{m.function}"
             if task is None:
-                stats.rejected["issue text"] = stats.rejected.get("issue text", 0) + 1
-            elif len(tasks) < spec.tasks and per_function.get(f"{m.path}:{m.function}", 0) < PER_FUNCTION:
-                per_function[f"{m.path}:{m.function}"] = per_function.get(f"{m.path}:{m.function}", 0) + 1
+                count("issue text")
+            elif len(tasks) < spec.tasks and per_function.get(fkey, 0) < PER_FUNCTION:
+                per_function[fkey] = per_function.get(fkey, 0) + 1
                 tasks.append(task)
         log(f"{spec.key}: tried {stats.tried}, {len(tasks)} tasks")
     stats.accepted = len(tasks)
