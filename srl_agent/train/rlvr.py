@@ -208,10 +208,20 @@ class RLVRRollout:
 
     def __call__(self, prompts: list, trainer) -> dict[str, Any]:
         step = trainer.state.global_step
-        actor = self.actor or ModelActor(trainer.accelerator.unwrap_model(trainer.model), trainer.processing_class,
-                                         max_new_tokens=self.config.max_completion_length,
-                                         temperature=self.config.temperature, top_p=self.config.top_p)
-        results = self.runner.run(self.specs(prompts, step, trainer.num_generations), actor)
+        specs = self.specs(prompts, step, trainer.num_generations)
+        if self.actor is not None:
+            results = self.runner.run(specs, self.actor)
+        else:
+            from trl.models.utils import unwrap_model_for_generation
+
+            # As TRL's own generation: gradient checkpointing off (so the KV cache works), ZeRO-3 params gathered.
+            with unwrap_model_for_generation(trainer.model_wrapped, trainer.accelerator,
+                                             gather_deepspeed3_params=trainer.args.ds3_gather_for_generation,
+                                             gradient_checkpointing_kwargs=trainer.args.gradient_checkpointing_kwargs
+                                             ) as model:
+                actor = ModelActor(model, trainer.processing_class, max_new_tokens=self.config.max_completion_length,
+                                   temperature=self.config.temperature, top_p=self.config.top_p)
+                results = self.runner.run(specs, actor)
         self.last = results
         self._log(results, step, trainer)
         return {"prompt_ids": [r.prompt_ids for r in results], "completion_ids": [r.completion_ids for r in results],

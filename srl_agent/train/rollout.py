@@ -71,6 +71,7 @@ class EpisodeResult:
     grade_status: str | None = None
     seconds: float = 0.0
     turns: list[dict] = field(default_factory=list)  # per student turn: raw output, action or error, observation
+    messages: list[dict] = field(default_factory=list)  # the whole conversation the sequence renders
 
     def log_record(self) -> dict:
         return {"instance_id": self.instance_id, "prefix_k": self.prefix_k, "reward": self.reward,
@@ -411,4 +412,4 @@ class EpisodeRunner:
             instance_id=s.spec.task.instance_id, prefix_k=len(s.spec.prefix), prompt_ids=s.prompt_ids,
             completion_ids=s.completion_ids, env_mask=s.env_mask, reward=reward, resolved=resolved and reward is not None,
             stop_reason=s.stop_reason, steps=s.steps, format_errors=s.format_errors, infra_error=s.infra_error,
-            grade_status=status, seconds=self.clock() - s.started, turns=s.turns)
+            grade_status=status, seconds=self.clock() - s.started, turns=s.turns, messages=s.messages)
