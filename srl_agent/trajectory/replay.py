@@ -17,7 +17,7 @@ from srl_agent.actions import EDITOR, KNOWN_TOOLS, SUBMIT
 from srl_agent.errors import InputError, SandboxError
 from srl_agent.task import Task
 from srl_agent.trajectory.generate import settle
-from srl_agent.trajectory.schema import Step, Trajectory, read_trajectories, write_trajectories
+from srl_agent.trajectory.schema import SCHEMA, Step, Trajectory, read_trajectories, write_trajectories
 
 REPORT_SCHEMA = "srl-replay/1"
 UNKNOWN_TASK = "UNKNOWN_TASK"
@@ -175,7 +175,7 @@ def replay_trajectory(traj: Trajectory, task: Task, sb, index: int = 0, *, step_
     if not res.resolved:
         return res, None
     meta = dict(traj.meta)
-    meta["replay"] = {"status": res.status, "observation_similarity": res.observation_similarity,
+    meta["replay"] = {"index": index, "status": res.status, "observation_similarity": res.observation_similarity,
                       "steps_failed": res.steps_failed}
     return res, Trajectory(task=traj.task, steps=fresh, source=traj.source, resolved=True, patch=patch, meta=meta)
 
@@ -238,7 +238,13 @@ def replay_file(trajectories: str | Path, tasks: list[Task], output: str | Path,
     by_id = {t.instance_id: t for t in tasks}
     trajs = list(read_trajectories(trajectories))
     partial = Path(str(keep_resolved) + ".partial") if keep_resolved else None
-    kept = {d["index"]: Trajectory.from_dict(d["trajectory"]) for d in _read_jsonl(partial)} if partial else {}
+    kept: dict[int, Trajectory] = {}
+    if partial:  # verified trajectories of an earlier run: the finished output, then what was staged
+        for d in _read_jsonl(Path(keep_resolved)):
+            idx = ((d.get("meta") or {}).get("replay") or {}).get("index")
+            if isinstance(idx, int) and d.get("schema") == SCHEMA:
+                kept[idx] = Trajectory.from_dict(d)
+        kept.update({d["index"]: Trajectory.from_dict(d["trajectory"]) for d in _read_jsonl(partial)})
     results: dict[int, ReplayResult] = {}
     for d in _read_jsonl(output):
         if d.get("schema") != REPORT_SCHEMA:
