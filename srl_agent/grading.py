@@ -106,7 +106,8 @@ def _apply(sb, task: Task, patch: str) -> tuple[str | None, str]:
         obs = sb.run(f"cd {task.workdir} && {cmd} {PATCH_PATH}", timeout=120)
         _alive_or_raise(sb, "applying the patch", obs)
         if obs.exit_code == 0:
-            sb.run(f"rm -f {PATCH_PATH} $(cd {task.workdir} && git ls-files --others --exclude-standard '*.rej' '*.orig')",
+            # leftovers of the fallbacks must not show up as part of the graded tree
+            sb.run(f"cd {task.workdir} && rm -f {PATCH_PATH} $(git ls-files --others --exclude-standard '*.rej' '*.orig')",
                    timeout=30)
             return cmd, ""
         last = obs.output[-2000:]
