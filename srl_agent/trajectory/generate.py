@@ -68,12 +68,6 @@ class _Facts:
     grep: str
 
 
-def settle() -> None:
-    """Wait out the second of the last reset: git in the image compares mtimes in whole seconds, so an edit
-    that keeps a file's size within that second would be missing from `sb.diff()` (reported to the sandbox)."""
-    time.sleep(1.05)
-
-
 def _run(sb, cmd: str, timeout: float = 300):
     return sb.run(cmd, timeout=timeout)
 
@@ -161,7 +155,6 @@ def prepare(task: Task, sb, rng: random.Random) -> tuple[_Facts, dict]:
     error_kind = kinds[-1] if kinds else issue.error_kind
     sb.reset()
     _run(sb, f"rm -rf {PROBE_DIR} /tmp/repro_* /tmp/check_* /tmp/.srl_editor_history")
-    settle()
     ctx = rng.choice((0, 0, 1, 2))
     edits = {p: edits_for_file(buggy[p], [h for h in hunks if h.path == p], gold[p], ctx) for p in paths}
     facts = _Facts(hunks, buggy, edits, tests, script, kind, grep)

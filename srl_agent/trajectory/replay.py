@@ -16,7 +16,6 @@ from typing import Callable
 from srl_agent.actions import EDITOR, KNOWN_TOOLS, SUBMIT
 from srl_agent.errors import InputError, SandboxError
 from srl_agent.task import Task
-from srl_agent.trajectory.generate import settle
 from srl_agent.trajectory.schema import SCHEMA, Step, Trajectory, read_trajectories, write_trajectories
 
 REPORT_SCHEMA = "srl-replay/1"
@@ -200,7 +199,6 @@ def _replay_group(task: Task, items: list[tuple[int, Trajectory]], *, step_timeo
         with task_sandbox(task) as sb:
             while left:
                 i, traj = left[0]
-                settle()
                 res, fresh = replay_trajectory(traj, task, sb, i, step_timeout=step_timeout,
                                                grade_timeout=grade_timeout)
                 left.pop(0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 pytestmark = pytest.mark.docker
@@ -88,3 +90,13 @@ def test_a_sandbox_that_cannot_start_says_why_and_leaves_nothing(base_image):
         Sandbox(base_image, user="no-such-user")
     with pytest.raises(SandboxError, match="not found"):
         Sandbox("srl-agent-no-such-image:0")
+
+
+def test_diff_sees_a_same_size_edit_made_in_the_second_of_the_reset(sb):
+    """Regression: git treats a file written in the same second as the index as "racily clean"; diff() works on a
+    copy of the index, and a copy with a fresh mtime hid such an edit (an empty patch at submit)."""
+    for _ in range(3):
+        sb.reset()
+        sb.run("sed -i 's/a + b/a - b/' pkg/calc.py")  # same size, within milliseconds of the reset
+        time.sleep(1.2)  # past the second: without the fix the cached stat now matches and the edit vanishes
+        assert "-    return a + b\n+    return a - b" in sb.diff()

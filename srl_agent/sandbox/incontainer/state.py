@@ -113,14 +113,18 @@ def out(proc):
 
 
 def temp_index(workdir):
-    """A copy of the real index (so `git add -A` reuses its stat cache) that the agent's staging never sees."""
+    """A copy of the real index (so `git add -A` reuses its stat cache) that the agent's staging never sees.
+
+    The copy keeps the index file's mtime: git detects "racily clean" entries (a file changed in the same
+    second the index was written, size unchanged) by comparing entry times with the index file's own time,
+    and a fresh mtime on the copy would make such an edit invisible to `diff`."""
     git_dir = out(git(workdir, "rev-parse", "--absolute-git-dir"))
     path = "/tmp/.srl-index-%d" % os.getpid()  # (tempfile would cost more import time than the whole reset)
     real = os.path.join(git_dir, "index")
     if os.path.exists(path):
         os.unlink(path)
     if os.path.exists(real):
-        shutil.copyfile(real, path)
+        shutil.copy2(real, path)
     return path
 
 
