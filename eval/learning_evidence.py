@@ -10,6 +10,7 @@ time and not generated tokens, because SFT generates none. The periodic held-out
 curve are timed and left out of the budget. After training, each model is measured on held-out data: mean step
 reward (the SRL similarity, -1 for malformed outputs) and parse rate on the validation step examples (greedy),
 and the resolved rate and mean steps as an agent on held-out tasks (greedy, `--agent-steps` calls).
+The final step reward is the curve's last point (the model as training ended, same examples).
 Writes <out>/results.json, <out>/table.md, <out>/evidence.png (and docs/evidence.png with --docs).
 """
 
@@ -32,21 +33,20 @@ METHODS = ("base", "sft", "srl", "rlvr", "srl-then-rlvr")
 
 @dataclass
 class Settings:
-    budget: float = 100.0          # training wall seconds per method and seed
+    budget: float = 75.0           # training wall seconds per method and seed
     seeds: int = 3
-    val_examples: int = 32         # validation step examples for the final step reward
-    curve_examples: int = 12       # ... and for the curve points
-    curve_points: int = 4          # points after the start, spread over the budget
-    heldout_tasks: int = 4
-    agent_steps: int = 4
-    max_new_tokens: int = 192      # per turn, for every method (SRL and RLVR sample this much too)
-    rlvr_episode_steps: int = 4
+    val_examples: int = 24         # validation step examples (the curve's points and the final step reward)
+    curve_points: int = 2          # points after the start, spread over the budget; the last is the final one
+    heldout_tasks: int = 3
+    agent_steps: int = 3
+    max_new_tokens: int = 160      # per turn, for every method (SRL and RLVR sample this much too)
+    rlvr_episode_steps: int = 3
     group: int = 4                 # G for SRL and RLVR
     prompts_per_step: int = 2      # SRL prompts per optimizer step (RLVR: 1 task)
     refill_rounds: int = 1         # dynamic-sampling refills per step
 
 
-QUICK = Settings(budget=2.0, seeds=1, val_examples=4, curve_examples=2, curve_points=1, heldout_tasks=1,
+QUICK = Settings(budget=2.0, seeds=1, val_examples=4, curve_points=1, heldout_tasks=1,
                  agent_steps=1, max_new_tokens=32, rlvr_episode_steps=1, group=2, prompts_per_step=1,
                  refill_rounds=0)
 
@@ -122,18 +122,17 @@ def step_scores(model, tokenizer, rows, max_new_tokens: int) -> tuple[float, flo
     return sum(rewards) / len(rewards), sum(parsed) / len(parsed)
 
 
-def budget_callback(seconds: float, curve: list, rows, s: Settings, offset: float = 0.0):
-    """Stops training after `seconds` of training wall time and records held-out step reward along the way
-    (the evaluations' own time is not counted)."""
+def budget_callback(seconds: float, curve: list, rows, s: Settings, offset: float = 0.0, points: int | None = None):
+    """Stops training after `seconds` of training wall time and records held-out step reward at `points` times
+    spread over it, the last when training stops (the evaluations' own time is not counted)."""
     from transformers import TrainerCallback
 
-    marks = [seconds * (i + 1) / s.curve_points for i in range(s.curve_points)]
+    points = points or s.curve_points
+    marks = [seconds * (i + 1) / points for i in range(points - 1)]
 
     class Budget(TrainerCallback):
         def on_train_begin(self, args, state, control, model=None, processing_class=None, **kw):
             self.t0, self.paused, self.next = time.monotonic(), 0.0, 0
-            if offset == 0.0:
-                self._point(0.0, state, model, processing_class)
 
         def _point(self, elapsed, state, model, tok):
             t = time.monotonic()
@@ -149,6 +148,9 @@ def budget_callback(seconds: float, curve: list, rows, s: Settings, offset: floa
                 self._point(elapsed, state, model, processing_class)
             if elapsed >= seconds:
                 control.should_training_stop = True
+
+        def on_train_end(self, args, state, control, model=None, processing_class=None, **kw):
+            self._point(time.monotonic() - self.t0 - self.paused, state, model, processing_class)
 
     return Budget()
 
@@ -201,13 +203,14 @@ def train_method(method: str, seed: int, student: str, steps_dir: Path, run: Pat
                dynamic_sampling={"enabled": True, "epsilon": 1e-4, "max_rounds": s.refill_rounds})
     if method == "srl-then-rlvr":
         half = s.budget / 2
-        with budgeted(budget_callback(half, curve, rows, s)):
+        with budgeted(budget_callback(half, curve, rows, s, points=1)):
             train_run("srl", "srl_cpu", data=str(steps_dir), output_dir=str(run / "srl"), **common, **srl)
         common["model"] = str(run / "srl" / "final")
-        with budgeted(budget_callback(half, curve, rows, s, offset=half)):
+        with budgeted(budget_callback(half, curve, rows, s, offset=curve[-1]["seconds"], points=1)):
             result = train_run("rlvr", "rlvr_cpu", output_dir=str(run / "rlvr"), **common, **rlvr)
     else:
-        extra = {"srl": srl, "sft": {"form": "step"}, "rlvr": rlvr}[method]
+        # SFT's max_length is the model's window: sft_cpu's 1024 would cut the targets off long prompts.
+        extra = {"srl": srl, "sft": {"form": "step", "max_length": 4096}, "rlvr": rlvr}[method]
         data = {} if method == "rlvr" else {"data": str(steps_dir)}
         with budgeted(budget_callback(s.budget, curve, rows, s)):
             result = train_run(method, f"{method}_cpu", output_dir=str(run), **common, **data, **extra)
@@ -228,10 +231,16 @@ def run_all(out: Path, s: Settings, quick: bool, student: str | None = None, tra
     student = student or str(cached_student(REPO / ".cache" / "test-students"))
     steps_dir, test_tasks = prepare_data(out, quick, trajectories=trajectories)
     val = load_from_disk(str(steps_dir))["validation"].shuffle(seed=0)
+    # Examples whose prompt leaves no room for an answer in the student's 4096-token window are left out.
+    tok = AutoTokenizer.from_pretrained(student)
+    window = 4096 - s.max_new_tokens
+    val = val.filter(lambda r: len(tok(tok.apply_chat_template(r["prompt"], tokenize=False, add_generation_prompt=True),
+                                       add_special_tokens=False)["input_ids"]) <= window)
+    results_note = {"validation_pool": len(val)}
     val_rows = val.select(range(min(s.val_examples, len(val))))[:]
-    curve_rows = val.select(range(min(s.curve_examples, len(val))))[:]
     tasks = sorted(test_tasks, key=lambda t: t.instance_id)[:: max(1, len(test_tasks) // s.heldout_tasks)][:s.heldout_tasks]
-    results: dict = {"settings": s.__dict__, "quick": quick, "student": student, "runs": []}
+    results: dict = {"settings": s.__dict__, "quick": quick, "student": student, "runs": [], **results_note}
+    base_point: dict = {}
     for method in METHODS:
         for seed in range(s.seeds):
             run = out / "runs" / f"{method}-seed{seed}"
@@ -239,16 +248,19 @@ def run_all(out: Path, s: Settings, quick: bool, student: str | None = None, tra
                 shutil.rmtree(run)
             t0 = time.monotonic()
             if method == "base":
-                model_dir, curve = student, []
                 if seed:  # greedy evaluation of fixed weights: the seeds would repeat the same numbers
                     results["runs"].append({**results["runs"][-1], "seed": seed})
                     continue
+                model_dir = student
+                reward, parse = step_scores(AutoModelForCausalLM.from_pretrained(student),
+                                            AutoTokenizer.from_pretrained(student), val_rows, s.max_new_tokens)
+                curve = [{"seconds": 0.0, "step": 0, "step_reward": reward, "parse_rate": parse}]
+                base_point = curve[0]
             else:
-                model_dir, curve = train_method(method, seed, student, steps_dir, run, s, curve_rows)
+                model_dir, curve = train_method(method, seed, student, steps_dir, run, s, val_rows)
+                curve = [base_point] + curve  # every method starts from the base model
+                reward, parse = curve[-1]["step_reward"], curve[-1]["parse_rate"]
             train_s = time.monotonic() - t0
-            model = AutoModelForCausalLM.from_pretrained(model_dir)
-            tok = AutoTokenizer.from_pretrained(model_dir)
-            reward, parse = step_scores(model, tok, val_rows, s.max_new_tokens)
             agent = agent_scores(model_dir, tasks, run / "eval", s)
             rec = {"method": method, "seed": seed, "step_reward": reward, "parse_rate": parse, **agent,
                    "curve": curve, "train_seconds": round(train_s, 1)}
