@@ -269,8 +269,9 @@ def format_summary(s: dict) -> str:
         return "-" if x is None else format(x, fmt)
 
     lo, hi = (ev.get("ci95") or [0.0, 1.0])
+    params = (s.get("student") or {}).get("parameters") or 0
     rows = [("", "before training", "after training"),
-            (f"step reward (validation, {sr.get('examples')} steps)", num(sr["before"], "+.3f"), num(sr["after"], "+.3f")),
+            (f"step reward ({sr.get('examples')} validation steps)", num(sr["before"], "+.3f"), num(sr["after"], "+.3f")),
             ("parse rate (validation)", num(pr["before"] and 100 * pr["before"], ".1f") + "%",
              num(pr["after"] and 100 * pr["after"], ".1f") + "%")]
     width = max(len(r[0]) for r in rows) + 2
@@ -278,10 +279,10 @@ def format_summary(s: dict) -> str:
     lines += [f"{'resolved (held-out tasks)':<{width}s}{ev.get('resolved')}/{ev.get('episodes')} = "
               f"{100 * (ev.get('resolved_rate') or 0):.1f}% (95% CI {100 * lo:.1f}-{100 * hi:.1f}%)",
               f"{'mean steps per episode':<{width}s}{num(ev.get('mean_steps'), '.1f')}",
-              f"{'report':<{width}s}{os.path.relpath(s['report'])} (open it in any browser)", "",
-              "note: the student is a 0.5M-parameter model trained for a few minutes on a CPU; it is not expected to "
-              "resolve tasks (0 is the honest result). The step reward before/after is the measure that training "
-              "moves; the same commands train a Qwen2.5-Coder-class model on a GPU (docs/demo.md)."]
+              f"{'report':<{width}s}{st.shown_path(s['report'])} (open it in any browser)", "",
+              f"note: the student is a {params / 1e6:.1f}M-parameter model trained for minutes on a CPU; it is not "
+              "expected to resolve tasks (0 resolved is the honest result). The step reward before/after training "
+              "is what to watch; the same commands train a Qwen2.5-Coder-class model on a GPU (docs/demo.md)."]
     return "\n".join(lines)
 
 
