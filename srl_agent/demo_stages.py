@@ -254,19 +254,11 @@ def student_dir(ctx: Context) -> tuple[Path, str]:
 
 def test_cache_dir() -> Path | None:
     """The folder `cached_student(REPO/.cache/test-students)` uses for this version of the student code."""
-    import hashlib
-
-    from srl_agent.policy import student as st
+    from srl_agent.policy.student import student_cache_path
 
     if not (REPO / "tests").is_dir():
         return None
-    here = Path(st.__file__).resolve().parent
-    digest = hashlib.sha256(repr(st.StudentSpec()).encode())
-    for name in ("student.py", "student_data.py"):
-        digest.update((here / name).read_bytes())
-    for text in st._bundled_trajectory_texts():
-        digest.update(text.encode("utf-8", "replace"))
-    return REPO / ".cache" / "test-students" / f"student-{digest.hexdigest()[:12]}"
+    return student_cache_path(REPO / ".cache" / "test-students")
 
 
 def student_command(ctx: Context) -> list[str]:

@@ -68,8 +68,8 @@ def resolve_model(name_or_path: str | None) -> str:
     return str(name_or_path)
 
 
-def cached_student(cache_root: str | Path, spec: StudentSpec = StudentSpec()) -> Path:
-    """A student built once per version of this code under cache_root (tests and benchmarks share it)."""
+def student_cache_path(cache_root: str | Path, spec: StudentSpec = StudentSpec()) -> Path:
+    """Where `cached_student` keeps the student for this version of the code, spec and bundled data (no build)."""
     import hashlib
 
     here = Path(__file__).resolve().parent
@@ -78,7 +78,12 @@ def cached_student(cache_root: str | Path, spec: StudentSpec = StudentSpec()) ->
         digest.update((here / name).read_bytes())
     for text in _bundled_trajectory_texts():  # a new bundled trajectory means a new tokenizer
         digest.update(text.encode("utf-8", "replace"))
-    path = Path(cache_root) / f"student-{digest.hexdigest()[:12]}"
+    return Path(cache_root) / f"student-{digest.hexdigest()[:12]}"
+
+
+def cached_student(cache_root: str | Path, spec: StudentSpec = StudentSpec()) -> Path:
+    """A student built once per version of this code under cache_root (tests and benchmarks share it)."""
+    path = student_cache_path(cache_root, spec)
     if not (path / SPEC_FILE).exists():
         init_student(path, spec, show_progress=False)
     return path
