@@ -281,17 +281,26 @@ def _ms(values: list[float], fmt: str) -> str:
     return f"{mean:{fmt}} ± {spread:{fmt}}"
 
 
+def train_steps(run: dict) -> int:
+    """Optimizer steps the run took: the last curve point's, plus the SRL stage's for srl-then-rlvr."""
+    curve = run["curve"][1:]
+    if not curve:
+        return 0
+    return curve[-1]["step"] + (curve[0]["step"] if run["method"] == "srl-then-rlvr" and len(curve) > 1 else 0)
+
+
 def table(results: dict) -> str:
     s = results["settings"]
-    lines = [f"| method | held-out step reward | parse rate | resolved (held-out tasks) | mean steps | seeds |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| method | held-out step reward | parse rate | resolved (held-out tasks) | mean agent steps | "
+             "optimizer steps | seeds |", "|---|---|---|---|---|---|---|"]
     for method in METHODS:
         runs = [r for r in results["runs"] if r["method"] == method]
         if not runs:
             continue
         lines.append(f"| {method} | {_ms([r['step_reward'] for r in runs], '.3f')} | "
                      f"{_ms([r['parse_rate'] for r in runs], '.2f')} | {_ms([r['resolved_rate'] for r in runs], '.2f')} | "
-                     f"{_ms([r['mean_steps'] for r in runs], '.1f')} | {len(runs)} |")
+                     f"{_ms([r['mean_steps'] for r in runs], '.1f')} | {_ms([train_steps(r) for r in runs], '.1f')} | "
+                     f"{len(runs)} |")
     lines.append("")
     lines.append(f"Mean ± standard deviation over seeds. Budget {s['budget']:g} s of training wall time per method "
                  f"and seed; {results.get('validation_examples')} validation step examples, "
@@ -337,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget", type=float, default=None, help="training wall seconds per method and seed")
     p.add_argument("--seeds", type=int, default=None)
     p.add_argument("--docs", action="store_true", help="also copy the plot to docs/evidence.png")
+    p.add_argument("--report", action="store_true", help="only redo the table and plot from <out>/results.json")
     p.add_argument("--student", default=None, help="model dir of the starting student (default: the tiny student)")
     p.add_argument("--trajectories", default=None, help="expert trajectory JSONL (default: trajectories/*.jsonl)")
     args = p.parse_args(argv)
@@ -347,7 +357,10 @@ def main(argv: list[str] | None = None) -> int:
         s.seeds = args.seeds
     out = Path(args.output or (REPO / "runs" / ("evidence-quick" if args.quick else "evidence")))
     out.mkdir(parents=True, exist_ok=True)
-    results = run_all(out, s, args.quick, student=args.student, trajectories=args.trajectories)
+    if args.report:
+        results = json.loads((out / "results.json").read_text())
+    else:
+        results = run_all(out, s, args.quick, student=args.student, trajectories=args.trajectories)
     text = table(results)
     (out / "table.md").write_text(text)
     plot(results, out / "evidence.png")
