@@ -47,6 +47,8 @@ def overrides_for(args: argparse.Namespace, num_processes: int) -> tuple[dict, o
 
     overrides = dict(data=args.data, model=args.model, output_dir=args.output, max_steps=args.max_steps,
                      save_steps=args.save_steps, seed=args.seed)
+    if getattr(args, "suite", None) is not None:  # srl-then-rlvr only (the parser is `srl train`'s)
+        overrides["suite"] = args.suite
     config = load_config(resolve(METHODS[args.method][0]), args.config, **overrides)
     if hasattr(config, "accumulation_steps") and not config.gradient_accumulation_steps:
         overrides["gradient_accumulation_steps"] = config.accumulation_steps(num_processes)
