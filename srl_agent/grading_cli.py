@@ -12,6 +12,7 @@ from pathlib import Path
 
 from srl_agent.errors import InputError
 from srl_agent.grading import GradeReport, grade_patch
+from srl_agent.jsonio import read_json_or_jsonl
 from srl_agent.task import Task
 
 REPORT_SCHEMA_VERSION = 2  # the schema_version of SWE-bench's run report that ours follows
@@ -28,19 +29,9 @@ def read_predictions(path: Path) -> list[Prediction]:
     """SWE-bench predictions: a JSON list, a JSON object keyed by instance id, or JSONL."""
     if not path.is_file():
         raise InputError(f"{path}: no such predictions file")
-    text = path.read_text()
-    try:
-        data = json.loads(text)
-        rows = list(data.values()) if isinstance(data, dict) and "instance_id" not in data else (
-            [data] if isinstance(data, dict) else data)
-    except json.JSONDecodeError:
-        rows = []
-        for n, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"{path}:{n}: neither a JSON document nor JSONL ({exc.msg})") from None
+    data = read_json_or_jsonl(path)
+    rows = list(data.values()) if isinstance(data, dict) and "instance_id" not in data else (
+        [data] if isinstance(data, dict) else data)
     preds, seen = [], set()
     for i, r in enumerate(rows):
         if not isinstance(r, dict) or not isinstance(r.get("instance_id"), str):

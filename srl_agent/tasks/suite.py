@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from srl_agent.errors import ConfigError, InputError
+from srl_agent.jsonio import read_json_or_jsonl
 from srl_agent.task import Task
 
 SUITE_SCHEMA = "srl-suite/1"
@@ -109,18 +110,8 @@ def read_tasks(path: Path) -> list[Task]:
     """Read a tasks file: JSONL of Task records (SWE-bench rows load too), or a JSON list."""
     if not path.is_file():
         raise InputError(f"{path}: no tasks file; run `srl tasks build SUITE --discover` to create it")
-    text = path.read_text()
-    if text.lstrip().startswith("["):
-        rows = json.loads(text)
-    else:
-        rows = []
-        for n, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"{path}:{n}: not JSON ({exc.msg})") from None
-    return [Task.from_row(r) for r in rows]
+    rows = read_json_or_jsonl(path)
+    return [Task.from_row(r) for r in (rows if isinstance(rows, list) else [rows])]
 
 
 def write_tasks(path: Path, tasks: list[Task]) -> None:

@@ -12,13 +12,12 @@ import shutil
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable, Iterable
 
 from srl_agent.errors import InputError
 from srl_agent.trajectory.formats import FORMATS, RecordError, detect_format, is_prediction
-from srl_agent.trajectory.readers import RawRecord, Unit, input_files, plan_units, read_unit
+from srl_agent.trajectory.readers import RawRecord, Unit, input_files, map_units, plan_units, read_unit
 from srl_agent.trajectory.schema import Source
 
 UNIT_BYTES = 16 * 1024 * 1024
@@ -127,11 +126,7 @@ def import_trajectories(sources: Iterable[str], output: str | Path, *, fmt: str 
     summary = ImportSummary(output=str(output), rejects=str(rejects_path(output)))
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=".import-") as part_dir:
         jobs = [(u, fmt, part_dir) for u in units]
-        if workers > 1 and len(units) > 1:
-            with get_context("fork").Pool(min(workers, len(units))) as pool:
-                results = list(_tracked(pool.imap(import_unit, jobs), progress))
-        else:
-            results = list(_tracked(map(import_unit, jobs), progress))
+        results = map_units(import_unit, jobs, workers, progress and (lambda r: progress(r[0].read)))
         with open(output, "wb") as out, open(summary.rejects, "wb") as rej:
             for s, out_part, rej_part in results:
                 summary.add(s)

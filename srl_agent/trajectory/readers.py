@@ -12,8 +12,9 @@ import gzip
 import json
 import os
 from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from srl_agent.errors import InputError
 
@@ -88,6 +89,22 @@ def plan_units(files: list[Path], target_bytes: int) -> list[Unit]:
                 line += chunk.count(b"\n") + rest.count(b"\n")
                 start = end
     return units
+
+
+def map_units(fn: Callable, jobs: list, workers: int, on_result: Callable | None = None) -> list:
+    """fn over jobs, in order, in `workers` forked processes when there is more than one job; `on_result(r)` is
+    called as each result arrives (progress)."""
+    if workers > 1 and len(jobs) > 1:
+        with get_context("fork").Pool(min(workers, len(jobs))) as pool:
+            results = pool.imap(fn, jobs)
+            return [_seen(r, on_result) for r in results]
+    return [_seen(fn(job), on_result) for job in jobs]
+
+
+def _seen(result, on_result):
+    if on_result:
+        on_result(result)
+    return result
 
 
 def _decode(data: bytes, file: str, index: int, field: str = "(bytes)") -> tuple[str | None, RawRecord | None]:

@@ -13,14 +13,13 @@ import random
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable
 
 from srl_agent.actions import render
 from srl_agent.errors import ConfigError, InputError
 from srl_agent.prompts import PromptConfig, build_step_messages
-from srl_agent.trajectory.readers import Unit, plan_units
+from srl_agent.trajectory.readers import Unit, map_units, plan_units
 from srl_agent.trajectory.schema import Trajectory
 
 COLUMNS = ("prompt", "expert_action", "expert_thought", "instance_id", "step_index", "num_steps", "tool",
@@ -190,11 +189,7 @@ def split_trajectories(input_path: str | Path, output_dir: str | Path, cfg: Spli
     summary = SplitSummary()
     with tempfile.TemporaryDirectory(dir=output_dir.parent, prefix=".split-") as shard_dir:
         jobs = [(u, cfg, shard_dir) for u in units]
-        if workers > 1 and len(units) > 1:
-            with get_context("fork").Pool(min(workers, len(units))) as pool:
-                results = list(_tracked(pool.imap(split_unit, jobs), progress))
-        else:
-            results = list(_tracked(map(split_unit, jobs), progress))
+        results = map_units(split_unit, jobs, workers, progress and (lambda r: progress(r[0].trajectories)))
         for s, _ in results:
             summary.add(s)
         if summary.examples == 0:
@@ -246,8 +241,3 @@ def _nothing_message(s: SplitSummary, cfg: SplitConfig) -> str:
     return f"no step examples from {s.trajectories} trajectories: " + ("; ".join(why) or "the input is empty")
 
 
-def _tracked(results, progress):
-    for r in results:
-        if progress:
-            progress(r[0].trajectories)
-        yield r
