@@ -18,9 +18,7 @@ student takes over. The grade is of the whole diff from the task's start state, 
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Sequence
@@ -30,6 +28,7 @@ from srl_agent.errors import CommandTimeoutError, SandboxError
 from srl_agent.prompts import PromptConfig, build_step_messages, truncate_middle
 from srl_agent.task import Task
 from srl_agent.trajectory import Step
+from srl_agent.train.sandboxes import TaskSandboxes, start_task_sandbox  # noqa: F401 (re-exported)
 
 
 @dataclass(frozen=True)
@@ -220,75 +219,6 @@ class TextActor:
             text = e.actor_state.generate(e.messages)
             turns.append(list(self.tokenizer(text, add_special_tokens=False)["input_ids"]) + [self.tokenizer.eos_token_id])
         return turns
-
-
-# ------------------------------------------------------------------------------------------------- sandboxes
-class TaskSandboxes:
-    """A sandbox pool per task (srl_agent.sandbox.make_pool, so `backend` may be local or ray); pools of the
-    `max_open_tasks` most recently used tasks stay open, older ones are closed. The pool resets a sandbox to the
-    task's start state when it comes back, so every episode starts clean."""
-
-    def __init__(self, *, backend: str = "local", address: str | None = None, per_task: int = 4,
-                 max_open_tasks: int = 2, factory: Callable[[Task], Any] | None = None) -> None:
-        self.backend, self.address = backend, address
-        self.per_task, self.max_open_tasks = per_task, max(1, max_open_tasks)
-        self.factory = factory or start_task_sandbox
-        self._pools: OrderedDict[str, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def pools_for(self, needs: dict[str, tuple[Task, int]]) -> dict[str, Any]:
-        """A pool per task of a batch, each with room for that task's episodes at once (they run in lockstep, so
-        none may wait); pools of tasks outside the batch beyond `max_open_tasks` are closed."""
-        from srl_agent.sandbox.backends import make_pool
-
-        old, out = [], {}
-        with self._lock:
-            for iid, (task, need) in needs.items():
-                pool = self._pools.get(iid)
-                if pool is not None and pool.size < need:
-                    old.append(self._pools.pop(iid))
-                    pool = None
-                if pool is None:
-                    pool = make_pool(self.backend, _bind(self.factory, task), max(self.per_task, need),
-                                     address=self.address)
-                self._pools[iid] = pool
-                self._pools.move_to_end(iid)
-                out[iid] = pool
-            for iid in list(self._pools):
-                if len(self._pools) <= self.max_open_tasks:
-                    break
-                if iid not in needs:
-                    old.append(self._pools.pop(iid))
-        for p in old:
-            p.close()
-        return out
-
-    def close(self) -> None:
-        with self._lock:
-            pools, self._pools = list(self._pools.values()), OrderedDict()
-        for p in pools:
-            p.close()
-
-
-def _bind(factory: Callable[[Task], Any], task: Task) -> Callable[[], Any]:
-    return lambda: factory(task)
-
-
-def start_task_sandbox(task: Task):
-    """A started sandbox at the task's start state, checkpointed (what `srl_agent.tasks.task_sandbox` yields,
-    as a plain object the pool owns and closes)."""
-    from srl_agent.sandbox import Sandbox
-    from srl_agent.tasks.runtime import prepare_start_state, resolve_image
-
-    image = resolve_image(task)
-    sb = Sandbox(image, workdir=task.workdir)
-    try:
-        prepare_start_state(sb, task, image)
-        sb.checkpoint()
-    except BaseException:
-        sb.close()
-        raise
-    return sb
 
 
 # ------------------------------------------------------------------------------------------------- the loop
