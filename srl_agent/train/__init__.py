@@ -27,6 +27,20 @@ def resolve(spec: str) -> Any:
     return getattr(importlib.import_module(module), attr)
 
 
+def _cpu_preset_for_tiny(method: str, model: str | None) -> str | None:
+    """With no --config, the paper's defaults (lr 5e-7, 512 prompts per step) would make the tiny default student
+    learn nothing in a CPU-sized run: use the method's CPU preset for it, and say so."""
+    import sys
+
+    from srl_agent.train.config import PRESET_DIR
+
+    preset = PRESET_DIR / f"{method.replace('-', '_')}_cpu.yaml"
+    if model in (None, "", "tiny") and preset.is_file():
+        print(f"srl train: no --config given; using the CPU preset {preset.stem} for the tiny student", file=sys.stderr)
+        return str(preset)
+    return None
+
+
 def run(method: str, config_file: str | None = None, *, resume: bool = False, **overrides: Any):
     """Load the method's config (YAML file + overrides) and run its entry point; returns its TrainResult."""
     from srl_agent.errors import ConfigError
@@ -35,5 +49,6 @@ def run(method: str, config_file: str | None = None, *, resume: bool = False, **
     if method not in METHODS:
         raise ConfigError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     cfg_path, entry = METHODS[method]
+    config_file = config_file or _cpu_preset_for_tiny(method, overrides.get("model"))
     config = load_config(resolve(cfg_path), config_file, **overrides)
     return resolve(entry)(config, resume=resume)
