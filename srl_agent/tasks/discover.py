@@ -13,11 +13,19 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from srl_agent import pyast
 from srl_agent.errors import SandboxError
 from srl_agent.grading import parse_test_log
 from srl_agent.task import Task
 from srl_agent.tasks.images import build_package_image, unpacked_source
-from srl_agent.tasks.issue import called_names, failure_section, leaks, parse_symptom, test_body, write_issue
+from srl_agent.tasks.issue import (
+    called_names,
+    failure_section,
+    leaks,
+    parse_symptom,
+    test_body,
+    write_issue,
+)
 from srl_agent.tasks.mutate import Mutation, find_mutations, is_valid, sample_mutations
 from srl_agent.tasks.suite import PYTEST, PackageSpec, Suite
 
@@ -105,7 +113,7 @@ def _library_files(src: Path, spec: PackageSpec) -> list[str]:
 def _public_names(src: Path, files: list[str]) -> set[str]:
     names = set()
     for rel in files:
-        for node in ast.parse((src / rel).read_text()).body:
+        for node in pyast.parse((src / rel).read_text()).body:
             if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
                 names.add(node.name)
     return names

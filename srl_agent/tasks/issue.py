@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import ast
 import random
-import textwrap
 import re
+import textwrap
 from dataclasses import dataclass, field
+
+from srl_agent import pyast
 
 _HEADER = re.compile(r"^_{3,} (.+?) _{3,}$")
 _VAR = re.compile(r"^([A-Za-z_]\w*) = (.+)$")
@@ -31,7 +33,7 @@ def test_body(source: str, test_id: str, statement: str = "") -> list[str]:
     without the `def` line (which carries the test's name). A long body is cut to the lines leading up to the
     failing `statement`; [] when that cannot be done."""
     names = [re.sub(r"\[.*$", "", p) for p in test_id.split("::")[1:]]
-    node: ast.AST = ast.parse(source)
+    node: ast.AST = pyast.parse(source)
     for name in names:
         node = next((n for n in getattr(node, "body", []) if isinstance(n, (ast.FunctionDef, ast.ClassDef,
                      ast.AsyncFunctionDef)) and n.name == name), None)

@@ -7,6 +7,8 @@ import random
 import re
 from dataclasses import asdict, dataclass
 
+from srl_agent import pyast
+
 # Each kind is one bug class of the suite; the text edit touches only the tokens that change, so the diff
 # (and the gold patch, its reverse) looks like a human's one-line fix.
 KINDS = ("compare_op", "bool_op", "arith_op", "off_by_one", "swap_args", "remove_branch", "constant", "drop_not")
@@ -178,7 +180,7 @@ class _Finder(ast.NodeVisitor):
 def is_valid(m: Mutation, source: str) -> bool:
     """The mutated module still parses (e.g. removing a block's only statement does not)."""
     try:
-        ast.parse(m.apply(source))
+        pyast.parse(m.apply(source))
     except (SyntaxError, ValueError):
         return False
     return True
@@ -188,7 +190,7 @@ def find_mutations(path: str, source: str, *, validate: bool = True) -> list[Mut
     """Every mutation site of one module (path is relative to the repo root), in source order.
 
     validate=False skips re-parsing each mutant (costly on big modules); check the ones you use with is_valid."""
-    tree = ast.parse(source)
+    tree = pyast.parse(source)
     f = _Finder(path, source)
     f.visit(tree)
     return [m for m in f.out if m.end_line <= len(f.lines) + 1 and (not validate or is_valid(m, source))]

@@ -10,6 +10,8 @@ import sys
 import textwrap
 from dataclasses import dataclass, field
 
+from srl_agent import pyast
+
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 _DEF = re.compile(r"^\s*(?:async\s+)?(def|class)\s+([A-Za-z_]\w*)")
 _BACKTICK = re.compile(r"`([A-Za-z_][\w.]*)`")
@@ -196,7 +198,7 @@ def parse_issue(problem_statement: str, package: str = "") -> IssueExample:
 
 def _parses(code: str) -> bool:
     try:
-        ast.parse(code)
+        pyast.parse(code)
     except SyntaxError:
         return False
     return True
@@ -217,7 +219,7 @@ def value_assignments(values: list[str]) -> list[str]:
 def module_imports(test_source: str, packages: tuple[str, ...]) -> list[str]:
     """The test module's top-level imports of the package itself and of the standard library."""
     try:
-        tree = ast.parse(test_source)
+        tree = pyast.parse(test_source)
     except SyntaxError:
         return []
     stdlib = set(getattr(sys, "stdlib_module_names", ()))
@@ -240,7 +242,7 @@ def used_imports(imports: list[str], used: set[str]) -> list[str]:
     """The import statements that bind a name the script uses."""
     out = []
     for imp in imports:
-        node = ast.parse(imp).body[0]
+        node = pyast.parse(imp).body[0]
         bound = {(a.asname or a.name).split(".")[0] for a in node.names}
         if "*" in bound or bound & used:
             out.append(imp)
@@ -255,7 +257,7 @@ def example_script(issue: IssueExample, imports: list[str], rng: random.Random) 
     doc = rng.choice([f'"""Reproduce: {issue.title.strip("`")}."""',
                       f"# Reproduction of the reported problem with `{issue.symbol}`.",
                       f'"""Minimal reproduction for the `{issue.symbol}` report."""'])
-    used = _names([ast.parse(code)])
+    used = _names([pyast.parse(code)])
     uses_self = "self" in used
     lines = [doc, *used_imports(imports, used), *(["import unittest"] if uses_self else []), ""]
     lines += value_assignments(issue.values)
@@ -295,7 +297,7 @@ def test_body_script(test_source: str, test_id: str, issue: IssueExample, packag
     """A reproduction script built from the issue's example and the setup it needs: the lines of the failing
     scenario up to the statement the issue shows, the module-level definitions they use, and the inputs."""
     try:
-        tree = ast.parse(test_source)
+        tree = pyast.parse(test_source)
     except SyntaxError:
         return None
     fn, cls = _find_test(tree, test_id)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from srl_agent import pyast
 from srl_agent.actions import EDITOR, EDITOR_COMMANDS, PARAM_ORDER, SUBMIT, Action
 from srl_agent.errors import InputError
 from srl_agent.prompts import truncate_middle
@@ -105,7 +105,7 @@ def decode_json_field(value: Any, field: str) -> Any:
     except json.JSONDecodeError:
         pass
     try:
-        return ast.literal_eval(value)
+        return pyast.literal_eval(value)
     except (ValueError, SyntaxError, MemoryError, RecursionError):
         raise RecordError(field, "a string that is neither JSON nor a literal") from None
 
