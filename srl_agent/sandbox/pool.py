@@ -11,6 +11,17 @@ from srl_agent.errors import SandboxError
 from srl_agent.sandbox.sandbox import Sandbox
 
 
+def checkpointed_sandbox(image: str, **sandbox_kwargs) -> Sandbox:
+    """A started sandbox whose current state is its checkpoint; closed again if checkpointing fails."""
+    sb = Sandbox(image, **sandbox_kwargs)
+    try:
+        sb.checkpoint()
+    except BaseException:
+        sb.close()
+        raise
+    return sb
+
+
 class SandboxPool:
     """`with pool.acquire() as sb:` gives a sandbox at its checkpoint; it goes back to the pool afterwards.
 
@@ -24,17 +35,7 @@ class SandboxPool:
             raise SandboxError("a SandboxPool needs size >= 1")
         if isinstance(factory_or_image, str):
             image = factory_or_image
-
-            def factory() -> Sandbox:
-                sb = Sandbox(image, **sandbox_kwargs)
-                try:
-                    sb.checkpoint()
-                except BaseException:
-                    sb.close()
-                    raise
-                return sb
-
-            self._factory = factory
+            self._factory = lambda: checkpointed_sandbox(image, **sandbox_kwargs)
         else:
             self._factory = factory_or_image
         self.size = size

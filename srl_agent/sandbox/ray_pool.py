@@ -271,15 +271,9 @@ class RemoteSandbox:
 
 def _image_sandbox(image: str, sandbox_kwargs: dict) -> Callable[[], Any]:
     def make():
-        from srl_agent.sandbox.sandbox import Sandbox
+        from srl_agent.sandbox.pool import checkpointed_sandbox
 
-        sb = Sandbox(image, **sandbox_kwargs)
-        try:
-            sb.checkpoint()
-        except BaseException:
-            sb.close()
-            raise
-        return sb
+        return checkpointed_sandbox(image, **sandbox_kwargs)
 
     return make
 
