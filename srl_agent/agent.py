@@ -125,7 +125,8 @@ class Agent:
             raw = policy.generate(messages)
         except PolicyError as exc:
             raise EpisodeEnd(str(exc), "policy_error") from None
-        record = TraceStep(index=len(trace.steps), raw_output=raw, gen_seconds=round(self.clock() - t0, 4))
+        record = TraceStep(index=len(trace.steps), raw_output=raw, gen_seconds=round(self.clock() - t0, 4),
+                           prompt=messages)
         trace.steps.append(record)
         parsed = parse_completion(raw)
         record.think = parsed.think

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -93,18 +92,35 @@ def print_summary(s: dict, run_dir: Path) -> None:
     print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
 
 
+def steps_outputs(output: str | None) -> tuple[Path | None, Path | None]:
+    """(totals JSON, per-example JSONL) for `-o`: a directory gets summary.json + examples.jsonl in it; a path
+    ending in .json (or an existing file) gets the totals there and the examples beside it as X.examples.jsonl."""
+    from srl_agent.traces.step_results import EXAMPLES_FILE, SUMMARY_FILE
+
+    if not output:
+        return None, None
+    path = Path(output)
+    if path.suffix == ".json" or path.is_file():
+        return path, path.with_name(path.stem + ".examples.jsonl")
+    return path / SUMMARY_FILE, path / EXAMPLES_FILE
+
+
 def _eval_steps(args: argparse.Namespace) -> int:
     from srl_agent.evaluation import evaluate_steps
+    from srl_agent.traces.schema import write_json
 
+    summary_path, examples_path = steps_outputs(args.output)
     policy = _policy(args, **({"batch_size": args.batch_size} if args.policy == "transformers" else {}))
-    result = evaluate_steps(policy, args.data, split=args.split, limit=args.limit, batch_size=args.batch_size)
+    result = evaluate_steps(policy, args.data, split=args.split, limit=args.limit, batch_size=args.batch_size,
+                            examples_out=examples_path)
     print(f"{result['examples']} step examples ({args.split}): mean step reward {result['mean_reward']:.4f}, "
           f"parse rate {100 * result['parse_rate']:.1f}%")
     for tool, r in result["by_tool"].items():
         print(f"  {tool:<20} n={r['n']:<5} reward {r['mean_reward']:.4f}  parse {100 * r['parse_rate']:.1f}%")
-    if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    if summary_path is not None:
+        result["examples_file"] = examples_path.name
+        write_json(summary_path, result)
+        print(f"wrote {summary_path} and {examples_path} (view: srl traces view {args.output} -o steps.html)")
     return 0
 
 
@@ -143,5 +159,8 @@ def _register_eval_steps(sub) -> None:
     s.add_argument("--split", default="validation", help="dataset split (default: validation)")
     s.add_argument("--limit", type=int, default=None, help="first N examples only")
     s.add_argument("--batch-size", type=int, default=8, help="prompts per generate call (default: 8)")
-    s.add_argument("-o", "--output", default=None, help="also write the result as JSON here")
+    s.add_argument("-o", "--output", default=None, metavar="DIR|FILE.json",
+                   help="write the totals and every example (prompt, completion, parsed action or format error, "
+                        "expert action, reward): DIR gets summary.json + examples.jsonl; FILE.json gets the "
+                        "totals, with the examples beside it in FILE.examples.jsonl")
     s.set_defaults(func=_eval_steps)
