@@ -45,22 +45,34 @@ def source_label(trace: Trace) -> str:
     return f"{os.path.basename(str(src.get('file', '')))}#{src.get('index', 0)}"
 
 
+def _file_label(trace: Trace) -> str:
+    return os.path.basename(str((trace.meta.get("source") or {}).get("file", "")))
+
+
+def _sample_label(trace: Trace) -> str:
+    return "" if trace.stop_reason in ("expert", "prediction") else f"sample {trace.sample}"
+
+
 def trace_names(traces: Sequence[Trace]) -> list[str]:
-    """A unique, informative name per trace: the instance id, plus the sample when a run has several, plus
-    the source file (then the record index, then a counter) while two names are still equal."""
-    samples = Counter(t.instance_id for t in traces)
-    names = [f"{t.instance_id} · sample {t.sample}" if samples[t.instance_id] > 1 and t.stop_reason != "expert"
-             else t.instance_id for t in traces]
-    for extra in (lambda t: os.path.basename(str((t.meta.get("source") or {}).get("file", ""))), source_label):
-        counts = Counter(names)
-        names = [f"{n} · {extra(t)}" if counts[n] > 1 and extra(t) and extra(t) not in n else n
-                 for n, t in zip(names, traces)]
-    counts, seen = Counter(names), Counter()
-    out = []
-    for n in names:
-        seen[n] += 1
-        out.append(f"{n} ({seen[n]})" if counts[n] > 1 else n)
-    return out
+    """A unique, informative name per trace: the instance id, and where two traces share it, the first of
+    sample number, source file, source file#record that tells them apart (else a counter)."""
+    names = [t.instance_id for t in traces]
+    groups: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        groups.setdefault(name, []).append(i)
+    for name, idx in groups.items():
+        if len(idx) == 1:
+            continue
+        for label in (_sample_label, _file_label, source_label):
+            labels = [label(traces[i]) for i in idx]
+            if all(labels) and len(set(labels)) == len(labels):
+                for i, text in zip(idx, labels):
+                    names[i] = f"{name} · {text}"
+                break
+        else:
+            for k, i in enumerate(idx, 1):
+                names[i] = f"{name} ({k})"
+    return names
 
 
 def _observation_html(text: str) -> str:
