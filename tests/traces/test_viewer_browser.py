@@ -80,7 +80,12 @@ def test_the_prompt_panel_shows_the_exact_prompt(run_page):
     page.keyboard.press("i")  # opens the step and its prompt panel
     panel = page.locator("#task-0 details.step").nth(1).locator(".prompt")
     assert panel.is_visible()
-    assert panel.locator(".msg .role").all_text_contents() == [m["role"] for m in PROMPT]
+    roles = page.evaluate("""() => Array.from(document.querySelectorAll('#task-0 details.step')[1]
+        .querySelectorAll('.prompt .msg')).map(m => m.dataset.role)""")
+    assert roles == [m["role"] for m in PROMPT]
+    system = panel.locator(".msg.system")
+    assert system.locator("summary").inner_text() == f"SYSTEM ({len(PROMPT[0]['content'])} CHARS)"  # folded
+    assert system.locator("pre.content").is_hidden() and panel.locator(".msg.user pre.content").first.is_visible()
     contents = page.evaluate("""() => Array.from(document.querySelectorAll('#task-0 details.step')[1]
         .querySelectorAll('.prompt pre.content')).map(p => p.textContent)""")
     assert contents == [m["content"] for m in PROMPT] == [m["content"] for m in traces[0].steps[1].prompt]

@@ -96,14 +96,17 @@
     if (!panel.dataset.filled) {
       var data = promptData();
       (data.p[button.dataset.prompt] || []).forEach(function (m) {
-        var box = document.createElement("div");
+        // The system prompt is long and the same at every step: it starts folded.
+        var folded = m[0] === "system";
+        var box = document.createElement(folded ? "details" : "div");
         box.className = "msg " + m[0];
-        var role = document.createElement("div");
-        role.className = "role";
-        role.textContent = m[0];
+        box.dataset.role = m[0];
         var body = document.createElement("pre");
         body.className = "content";
         body.textContent = m[1].map(function (k) { return data.s[k]; }).join("");
+        var role = document.createElement(folded ? "summary" : "div");
+        role.className = "role";
+        role.textContent = m[0] + (folded ? " (" + body.textContent.length + " chars)" : "");
         box.appendChild(role);
         box.appendChild(body);
         panel.appendChild(box);
