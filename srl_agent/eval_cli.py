@@ -110,6 +110,12 @@ def _eval_steps(args: argparse.Namespace) -> int:
     from srl_agent.traces.schema import write_json
 
     summary_path, examples_path = steps_outputs(args.output)
+    if summary_path is not None:
+        from srl_agent.traces.cli import writable_file
+
+        # Checked before the model loads: a bad -o should not cost a model load and a whole run.
+        writable_file(summary_path, "-o")
+        writable_file(examples_path, "-o")
     policy = _policy(args, **({"batch_size": args.batch_size} if args.policy == "transformers" else {}))
     result = evaluate_steps(policy, args.data, split=args.split, limit=args.limit, batch_size=args.batch_size,
                             examples_out=examples_path)

@@ -122,3 +122,13 @@ def test_step_result_lines_are_versioned_and_checked(tmp_path):
     path.write_text(json.dumps(good) + "\n" + json.dumps({**good, "schema": "other"}) + "\n")
     with pytest.raises(InputError, match=r"examples.jsonl:2: not a step result \(schema 'other'"):
         list(read_step_results(path))
+
+
+def test_an_unwritable_output_is_refused_before_the_model_loads(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    argv = ["eval-steps", "--policy", "openai", "--model", "m", "--base-url", "http://127.0.0.1:9/v1",
+            "--data", str(tmp_path / "no-data"), "-o", str(blocker / "out")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "-o " in err and "cannot create the folder" in err and "Traceback" not in err
