@@ -195,7 +195,8 @@ def fenced_blocks(text: str) -> list[tuple[int, str, str]]:
 
 
 # OpenHands' in-context-learning prompt puts a worked example before the real task; only the task is the issue.
-_NEW_TASK_RE = re.compile(r"-+ START OF NEW TASK DESCRIPTION -+\n(.*?)\n-+ END OF NEW TASK DESCRIPTION -+", re.DOTALL)
+_NEW_TASK_RE = re.compile(r"-+ (?:START OF )?NEW TASK DESCRIPTION -+\n(.*?)\n-+ END OF NEW TASK DESCRIPTION -+",
+                          re.DOTALL)
 _ISSUE_PATTERNS = (
     re.compile(r"<pr_description>\n?(.*?)\n?</pr_description>", re.DOTALL),
     re.compile(r"<issue_description>\n?(.*?)\n?</issue_description>", re.DOTALL),

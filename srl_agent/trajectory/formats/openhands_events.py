@@ -131,7 +131,7 @@ class _Stream:
         step = make_step(_thought(ev, args), _structured(ev, field) or _by_type(kind, args, field))
         self.steps.append(step)
         if ev.get("id") is not None:
-            self.by_id[ev["id"]] = step
+            self.by_id[str(ev["id"])] = step
 
     def observation(self, ev: dict, kind: str, field: str) -> None:
         if kind in SKIP_OBSERVATIONS:
@@ -139,7 +139,7 @@ class _Stream:
         content = ev.get("content")
         if content is not None and not isinstance(content, str):
             raise RecordError(f"{field}.content", f"expected str, got {type(content).__name__}")
-        target = self.by_id.get(ev.get("cause")) if ev.get("cause") is not None else None
+        target = self.by_id.get(str(ev["cause"])) if ev.get("cause") is not None else None
         if target is None and self.steps and id(self.steps[-1]) not in self.answered:
             target = self.steps[-1]
         if target is not None and id(target) not in self.answered:
@@ -177,9 +177,14 @@ def detect(rec: Any) -> bool:
 
 
 def parse(rec: Any, source: Source) -> Trajectory:
+    where = "events"
+    if isinstance(rec, dict):  # forced on a row that holds its stream (feedback `trajectory`, output `history`)
+        where = next((k for k in ("trajectory", "history") if isinstance(rec.get(k), list)), "")
+        rec = rec.get(where)
     if not isinstance(rec, list):
-        raise RecordError("(record)", f"expected a list of events, got {type(rec).__name__}")
-    task_text, steps, errors = event_steps(rec, "events")
+        raise RecordError("(record)", f"expected a list of events (or a row with one under 'trajectory' or "
+                                      f"'history'), got {type(rec).__name__}")
+    task_text, steps, errors = event_steps(rec, where)
     task = make_task(None, issue_text(task_text), source)
     return finish(task, steps, source, meta={"errors_without_action": errors} if errors else None)
 
