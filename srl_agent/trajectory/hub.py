@@ -92,8 +92,8 @@ def _load(src: str, split: str | None, *, streaming: bool) -> Any:
         raise InputError(f"{src}: datasets {datasets.__version__} no longer runs loading scripts; pass the data files "
                          "the script reads (a dataset folder, a parquet or JSON Lines shard)")
     try:
-        if src.endswith(".parquet"):
-            return datasets.load_dataset("parquet", data_files=src, split=split or "train", streaming=streaming)
+        if src.endswith(".parquet"):  # one shard is one split, whatever the dataset calls it
+            return datasets.load_dataset("parquet", data_files=src, split="train", streaming=streaming)
         return datasets.load_dataset(src, split=split, streaming=streaming)
     except InputError:
         raise
@@ -121,7 +121,7 @@ def dataset_rows(src: str, split: str | None) -> Iterator[tuple[str, int, Any]]:
     ds = open_dataset(src, split)
     parts = ds.items() if isinstance(ds, dict) else [(split or "", ds)]
     for name, d in parts:
-        label = f"{src}[{name}]" if name else src
+        label = f"{src}[{name}]" if name and not src.endswith(".parquet") else src
         try:
             for i, row in enumerate(d):
                 yield label, i, row
