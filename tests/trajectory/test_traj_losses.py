@@ -99,6 +99,8 @@ def test_feedback_table_events_keep_arguments_under_extras():
     assert t.steps[0].action.args == {"command": "pytest -q"} and t.steps[0].thought == "run the tests"
     assert t.steps[0].observation == "1 failed" and t.steps[0].exit_code == 1
     assert convert(RawRecord("f.json", 0, row)).trajectory is not None
+    forced = _parse(row, "openhands-events")  # --format openhands-events on the row reads its `trajectory`
+    assert [s.action.to_dict() for s in forced.steps] == [s.action.to_dict() for s in t.steps]
 
 
 def test_error_without_an_action_is_appended_to_the_last_observation():
@@ -162,3 +164,22 @@ def test_accounting_groups_reasons_and_hints_at_assume_resolved():
     c.unknown_resolution, c.accepted, c.records = 3, 3, 4
     table = format_table({"swe-smith": c})
     assert "swe-smith" in table and "x1" in table and "--assume-resolved" in table
+
+
+def test_stats_of_a_canonical_file_count_the_rejects_beside_it(tmp_path, capsys):
+    from srl_agent.cli import main
+    from srl_agent.trajectory.importer import import_trajectories
+
+    good = {"instance_id": "a", "messages": [{"role": "user", "content": TASK}, {
+        "role": "assistant", "content": "<function=bash>\n<parameter=command>ls</parameter>\n</function>"}]}
+    qa = {"instance_id": "b", "messages": [{"role": "user", "content": TASK}, {
+        "role": "assistant", "content": "It is fixed.\n<function=submit>\n</function>"}]}
+    src = tmp_path / "rows.jsonl"
+    src.write_text(json.dumps(good) + "\n" + json.dumps(qa) + "\n")
+    out = tmp_path / "out.jsonl"
+    import_trajectories([str(src)], out, workers=1)
+    assert main(["traj", "stats", str(out), "--json"]) == 0
+    by = json.loads(capsys.readouterr().out)["by_source_format"]["swe-smith"]
+    assert (by["records"], by["accepted"], by["rejected"], by["steps"], by["unknown_resolution"]) == (2, 1, 1, 1, 1)
+    assert list(by["rejected_by_reason"]) == ["steps: no environment action (only submit): a question-and-answer "
+                                              "session, not an agent trajectory"]
