@@ -14,9 +14,9 @@ def register(sub) -> None:
 
     imp = tsub.add_parser("import", help="convert expert histories into canonical trajectories (JSONL)")
     imp.add_argument("sources", nargs="+", metavar="SRC", help="files or folders (JSON, JSONL, .traj, .gz, "
-                     "parquet, arrow, saved HF datasets)")
+                     "parquet, arrow, saved HF datasets), Hub dataset ids (OWNER/NAME) or dataset repo folders")
     imp.add_argument("-o", "--output", required=True, metavar="OUT.jsonl")
-    imp.add_argument("--format", default=None, help="force one importer instead of detecting per record")
+    _import_options(imp)
     imp.add_argument("--workers", type=int, default=None, help="processes (default: the usable cores, max 8)")
     imp.set_defaults(func=cmd_import)
 
@@ -38,9 +38,12 @@ def register(sub) -> None:
     sp.add_argument("--workers", type=int, default=None)
     sp.set_defaults(func=cmd_split)
 
-    st = tsub.add_parser("stats", help="counts, action mix and length percentiles")
-    st.add_argument("file", metavar="FILE")
+    st = tsub.add_parser("stats", help="per source format: records, accepted, rejected by reason, steps, empty "
+                                       "thoughts, missing patches, unknown resolution; action mix and lengths")
+    st.add_argument("sources", nargs="+", metavar="FILE", help="a canonical file (its .rejects.jsonl beside it counts "
+                    "too), or any input `srl traj import` reads (imported into a temporary file first)")
     st.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _import_options(st)
     st.set_defaults(func=cmd_stats)
 
     sh = tsub.add_parser("show", help="pretty-print one trajectory")
@@ -70,6 +73,14 @@ def register(sub) -> None:
     gp.set_defaults(func=cmd_generate)
 
 
+def _import_options(p) -> None:
+    p.add_argument("--format", default=None, help="force one importer instead of detecting per record")
+    p.add_argument("--split", default=None, help="dataset split for Hub ids, dataset folders and parquet shards "
+                   "(e.g. xml for SWE-bench/SWE-smith-trajectories; default: every split)")
+    p.add_argument("--assume-resolved", action="store_true", help="mark trajectories whose source has no resolved "
+                   "flag as resolved (datasets that are resolved-only by construction, such as SWE-smith's)")
+
+
 def _bar(desc: str, unit: str):
     from tqdm import tqdm
 
@@ -77,14 +88,15 @@ def _bar(desc: str, unit: str):
 
 
 def cmd_import(args) -> int:
+    from srl_agent.trajectory.accounting import format_table
     from srl_agent.trajectory.importer import import_trajectories
 
     with _bar("import", "records") as bar:
         s = import_trajectories(args.sources, args.output, fmt=args.format, workers=args.workers,
-                                progress=bar.update)
+                                progress=bar.update, assume_resolved=args.assume_resolved, split=args.split)
     print(f"{s.line()} -> {s.output}")
-    if s.formats:
-        print("formats: " + ", ".join(f"{k} {v}" for k, v in s.formats.most_common()))
+    if s.by_format:
+        print(format_table(s.by_format))
     if s.rejected:
         top = ", ".join(f"{k} {v}" for k, v in s.reasons.most_common(5))
         print(f"rejects (by field: {top}) -> {s.rejects}")
@@ -124,9 +136,9 @@ def cmd_split(args) -> int:
 
 
 def cmd_stats(args) -> int:
-    from srl_agent.trajectory.stats import compute_stats, format_stats
+    from srl_agent.trajectory.stats import format_stats, stats_of_sources
 
-    s = compute_stats(args.file)
+    s = stats_of_sources(args.sources, fmt=args.format, assume_resolved=args.assume_resolved, split=args.split)
     print(json.dumps(s.to_dict(), indent=2) if args.json else format_stats(s))
     return 0
 
