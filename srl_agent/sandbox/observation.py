@@ -33,3 +33,17 @@ class Observation:
         return Observation(output=str(d.get("output", "")), exit_code=None if code is None else int(code),
                            timed_out=bool(d.get("timed_out", False)), truncated=bool(d.get("truncated", False)),
                            duration=float(d.get("duration", 0.0)), restarted=bool(d.get("restarted", False)))
+
+
+@dataclass(frozen=True)
+class ResetResult:
+    """What `Sandbox.reset()` did: `recreated` when the start state could not be proven in place (permissions
+    removed, .git deleted, git objects changed, processes that would not die) and a new container was started
+    at the checkpoint instead; `reason` says why."""
+
+    seconds: float
+    recreated: bool = False
+    reason: str | None = None
+
+    def __float__(self) -> float:
+        return self.seconds
