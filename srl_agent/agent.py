@@ -173,7 +173,7 @@ class Agent:
     def _final_patch(self, trace: Trace) -> str:
         try:
             return self.sandbox.diff()
-        except SandboxError as exc:
+        except SandboxError as exc:  # TooLargeError included: graded as no patch
             if not trace.stop_detail:
                 trace.stop_detail = f"could not read the patch: {exc}"
             return ""
@@ -183,7 +183,7 @@ class Agent:
         if grader is None:
             from srl_agent.grading import grade_patch as grader
         try:
-            report = grader(task, patch, sandbox=self.sandbox)
+            report = grader(task, patch)  # a fresh container from the task image, never this sandbox
         except SandboxError as exc:
             return {"status": "ERROR", "resolved": False, "infra_error": str(exc), "tests": {}}
         return report.to_dict() if hasattr(report, "to_dict") else dict(report)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Sequence
 
 from srl_agent.actions import SUBMIT, parse_completion
-from srl_agent.errors import CommandTimeoutError, SandboxError
+from srl_agent.errors import CommandTimeoutError, SandboxError, TooLargeError
 from srl_agent.prompts import PromptConfig, build_step_messages, truncate_middle
 from srl_agent.task import Task
 from srl_agent.trajectory import Step
@@ -325,7 +325,11 @@ class EpisodeRunner:
             if grader is None:
                 from srl_agent.grading import grade_patch as grader
             try:
-                report = grader(s.spec.task, s.sandbox.diff(), sandbox=s.sandbox)
+                try:
+                    patch = s.sandbox.diff()
+                except TooLargeError:  # the policy's doing: graded as no patch (reward 0), not dropped
+                    patch = ""
+                report = grader(s.spec.task, patch)  # a fresh container, never the episode's own
                 status, resolved = report.status, bool(report.resolved)
                 if status == "ERROR":
                     s.infra_error = f"grading failed: {report.infra_error}"

@@ -222,7 +222,7 @@ class Supervisor(object):
             if st is not None and eof:
                 break
             if time.monotonic() > end:
-                os.kill(pid, signal.SIGKILL)
+                _kill(pid)
                 break
             if eof:
                 self.loop.wait([], 0.005)
@@ -338,8 +338,8 @@ class Supervisor(object):
                 eof = eof or shell.drain(r, cap)
                 break
             if time.monotonic() > end:
+                _kill(pid)
                 procs.kill_agent(self.ident.uid, self.loop.reaper, since=since - 1, budget=0.5)
-                os.kill(pid, signal.SIGKILL)
                 break
             if r in self.loop.wait([] if eof else [r], max(0.0, end - time.monotonic())):
                 eof = shell.drain(r, cap)
@@ -435,6 +435,13 @@ class Supervisor(object):
         self.shell.reset()
         self.shell.prespawn()
         return {"killed": killed, "gone": gone}, b""
+
+
+def _kill(pid):
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:  # already gone (and perhaps reaped)
+        pass
 
 
 def _which(name, env):
