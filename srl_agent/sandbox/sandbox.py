@@ -45,7 +45,7 @@ class Sandbox:
         self._output_limit = output_limit
         self._lock = threading.RLock()
         self._checkpoint: dict | None = None
-        self._touched = False  # changed since the container started from its image (then reset needs a copy)
+        self._touched = False  # changed since the container started from its image (a checkpoint then keeps a copy)
         self._closed = False
         self._start()
 
@@ -152,7 +152,7 @@ class Sandbox:
         agent's home and /tmp the start state."""
         with self._lock:
             reply, _ = self._call("checkpoint", {"keep_copy": self._touched})
-            self._checkpoint = reply
+            self._checkpoint = dict(reply, after_changes=self._touched)
 
     def _require_checkpoint(self) -> dict:
         if self._checkpoint is None:
@@ -183,7 +183,7 @@ class Sandbox:
         kept, when the checkpoint was taken after changes to the image's own state)."""
         bundle = None
         ck = self._checkpoint
-        if ck is not None and self._touched:
+        if ck is not None and ck.get("after_changes"):
             if not ck.get("start_copy"):
                 raise SandboxError(f"reset could not restore the start state ({reason}) and no copy of it was kept "
                                    "(over 256 MiB): start a new sandbox")
@@ -198,7 +198,8 @@ class Sandbox:
             self._call("restore_start")
         if ck is not None:
             reply, _ = self._call("checkpoint", {"keep_copy": bundle is not None})
-            self._checkpoint = reply
+            self._checkpoint = dict(reply, after_changes=bundle is not None)
+        self._touched = bundle is not None
 
     def diff(self, limit: int = READ_LIMIT) -> str:
         """The patch from the checkpoint to the work dir now (new files included; binary files as git binary

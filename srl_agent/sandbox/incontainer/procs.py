@@ -269,6 +269,29 @@ def pids_usage(cache):
     return _read_int(cache["pids"][0]), cache["pids"][1]
 
 
+def pids_refusals(cache):
+    """How many forks the pids cgroup has refused so far (pids.events "max"), or None."""
+    if "events" not in cache:
+        cache["events"] = None
+        for d in ("/sys/fs/cgroup/pids", "/sys/fs/cgroup"):
+            try:
+                fd = os.open(d + "/pids.events", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                continue
+            cache["events"] = fd
+            break
+    if cache["events"] is None:
+        return None
+    try:
+        for line in os.pread(cache["events"], 256, 0).decode().splitlines():
+            key, _, value = line.partition(" ")
+            if key == "max":
+                return int(value)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def memory_usage(cache):
     """(bytes in use without the inactive page cache, limit) from the memory cgroup (v1 or v2), or
     (None, None). The cache statistics are read only when the raw usage is near the limit."""

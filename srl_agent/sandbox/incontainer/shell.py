@@ -176,7 +176,10 @@ class Shell(object):
         processes are killed first, so the next command can run."""
         notes = []
         cur, mx = procs.pids_usage(self.limits)
-        if mx and cur is not None and cur >= mx - max(8, mx // 10):
+        refused = procs.pids_refusals(self.limits)
+        newly_refused = refused is not None and refused > self.limits.get("refused", refused)
+        self.limits["refused"] = refused
+        if mx and cur is not None and (cur >= mx - max(8, mx // 4) or (newly_refused and cur > mx // 2)):
             k, _ = procs.kill_agent(self.ident.uid, self.loop.reaper, budget=2.0)
             notes.append("[the container's process limit (%d) was used up by processes left running by earlier "
                          "commands: %d of them were killed before this command ran]" % (mx, k))
