@@ -98,7 +98,10 @@ class Agent:
         except EpisodeEnd as end:
             trace.stop_reason, trace.stop_detail = end.reason, end.detail
         trace.patch = self._final_patch(trace)
-        if self.config.grade:
+        if self.config.grade and trace.stop_reason == "sandbox_error":  # the environment failed: nothing to grade
+            trace.grade = {"status": "ERROR", "resolved": False, "tests": {},
+                           "infra_error": trace.stop_detail or "the sandbox failed"}
+        elif self.config.grade:
             trace.grade = self._grade(task, trace.patch)
         trace.wall_seconds = round(self.clock() - started, 3)
         return trace

@@ -89,6 +89,15 @@ _default: FreshPool | None = None
 _default_lock = threading.Lock()
 
 
+def close_default_pool() -> None:
+    """Close the shared pool's waiting sandboxes now (a new pool starts on the next grade)."""
+    global _default
+    with _default_lock:
+        pool, _default = _default, None
+    if pool is not None:
+        pool.close()
+
+
 def default_pool() -> FreshPool:
     """The process's shared pool (one waiting sandbox per image, four images)."""
     global _default

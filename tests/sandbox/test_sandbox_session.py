@@ -110,6 +110,7 @@ def test_supervisor_killed_from_outside_is_replaced(sb):
     """The root supervisor dying (here: killed from outside) costs the shell state, never the sandbox."""
     code, _ = sb.container.exec(["kill", "-9", str(sb.session.info["pid"])])
     assert code == 0
+    time.sleep(0.3)  # between commands: its end of the stream has closed by now
     obs = sb.run("echo back; pwd")
     assert obs.restarted and obs.exit_code == 0 and obs.output.startswith("back\n/testbed\n")
     assert not sb.run("true").restarted
