@@ -128,21 +128,40 @@ def grade_in_container(sb, task: Task, patch: str | None, *, timeout: float = 90
     return report
 
 
+def prepare(task: Task, **sandbox_kwargs) -> None:
+    """Start the task's grading container now, in the background (call when an episode starts: by the time its
+    patch is ready, a never-used container of the image is waiting). Failures show up when grading."""
+    from srl_agent.errors import SRLError
+    from srl_agent.sandbox.fresh import default_pool
+    from srl_agent.tasks import resolve_image
+
+    sandbox_kwargs.setdefault("workdir", task.workdir)
+    try:
+        default_pool().warm(resolve_image(task), **sandbox_kwargs)
+    except (SRLError, OSError):
+        pass
+
+
 def grade_fresh(task: Task, patch: str | None, *, timeout: float = 900.0, pool=None, **sandbox_kwargs) -> GradeReport:
     """`grade_patch`'s work: a never-used container of the task image (from the pool), graded, removed."""
     from srl_agent.sandbox.fresh import default_pool
     from srl_agent.tasks import resolve_image
 
     sandbox_kwargs.setdefault("workdir", task.workdir)
+    pool = pool or default_pool()
     t0 = time.perf_counter()
     try:
-        sb = (pool or default_pool()).take(resolve_image(task), **sandbox_kwargs)
+        image = resolve_image(task)
+        sb = pool.take(image, **sandbox_kwargs)
     except (SandboxError, ImageBuildError, DockerUnavailableError, OSError) as exc:  # OSError: sdist fetch
         return error_report(task, f"could not start the task's sandbox: {exc}", patch_exists=bool(patch and patch.strip()),
                             duration=time.perf_counter() - t0)
     try:
         report = grade_in_container(sb, task, patch, timeout=timeout)
+        report.duration = time.perf_counter() - t0
     finally:
-        sb.close()
-    report.duration = time.perf_counter() - t0
+        if hasattr(pool, "done"):
+            pool.done(sb, image, **sandbox_kwargs)
+        else:
+            sb.close()
     return report

@@ -18,7 +18,8 @@ from srl_agent.errors import DockerUnavailableError, SandboxError
 
 LABEL = "srl-agent"  # every container we start carries `srl-agent=1`; `srl env gc` removes them all
 TOOLS_DIR = "/usr/local/lib/srl-agent"  # root-owned 0755: the agent can read the tools, never change them
-_TOOL_FILES = ("supervisor.py", "shell.py", "procs.py", "gitstate.py", "editor.py")
+_TOOL_FILES = ("supervisor.py", "agentops.py", "shell.py", "procs.py", "fsutil.py", "snapshot.py", "gitstate.py",
+               "editor.py")
 # What the root supervisor needs and nothing more (found by removing one at a time: see docs/sandbox.md):
 # kill the agent's processes, drop to its uid/gid, restore owners, modes and files it closed off.
 CAPABILITIES = ("KILL", "SETUID", "SETGID", "CHOWN", "DAC_OVERRIDE", "FOWNER")

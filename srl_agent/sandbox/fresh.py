@@ -1,8 +1,8 @@
 """Never-used sandboxes, started ahead of time per image, so that grading in a fresh container costs no start-up.
 
-`FreshPool.take(image)` hands out a started, checkpointed sandbox that nothing has run in; the caller closes
-it after one use (it is never given back). Each take starts a replacement in the background, so the next
-grade of the same image finds one ready. At most `per_image` wait per image, for the `max_images` images used
+`FreshPool.take(image)` hands out a started, checkpointed sandbox that nothing has run in; after one use the
+caller hands it to `done()`, which removes it and starts a replacement in the background, so the next grade of
+the same image finds one ready; `warm(image)` starts one ahead (when an episode starts). At most `per_image` wait per image, for the `max_images` images used
 most recently; the rest are closed.
 """
 
@@ -38,7 +38,6 @@ class FreshPool:
             if waiting:
                 fut = waiting.pop(0)
                 self._ready.move_to_end(key)
-        self._refill(key, image, sandbox_kwargs)
         if fut is not None:
             try:
                 sb = fut.result()
@@ -48,6 +47,21 @@ class FreshPool:
             except Exception:  # noqa: BLE001 - a failed pre-start: start one here, which raises the real error
                 pass
         return checkpointed_sandbox(image, **sandbox_kwargs)
+
+    def done(self, sb: Sandbox, image: str, **sandbox_kwargs) -> None:
+        """The caller is finished with `sb`: it is removed, and a replacement started, in the background (not
+        while the grade runs: on a small machine the two would compete for the same cores)."""
+        key = self._key(image, sandbox_kwargs)
+
+        def later() -> None:
+            sb.close()
+            self._refill(key, image, sandbox_kwargs)
+
+        with self._lock:
+            if not self._closed:
+                self._exec.submit(later)
+                return
+        sb.close()
 
     def _refill(self, key: tuple, image: str, kwargs: dict) -> None:
         evicted: list[Future] = []

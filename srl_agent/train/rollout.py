@@ -241,6 +241,11 @@ class EpisodeRunner:
             iid = spec.task.instance_id
             needs[iid] = (spec.task, needs.get(iid, (spec.task, 0))[1] + 1)
         pools = self.sandboxes.pools_for(needs)
+        if self.grader is None:  # grading containers start while the episodes run
+            from srl_agent.grading_run import prepare
+
+            for task, _ in needs.values():
+                prepare(task)
         with ExitStack() as stack, ThreadPoolExecutor(self.workers) as pool:
             states = list(pool.map(lambda ie: self._start(ie[0], ie[1], pools, stack), enumerate(specs)))
             for _ in range(self.limits.max_steps):

@@ -192,8 +192,10 @@ def _tally(res: ReplayResult) -> None:
 def _replay_group(task: Task, items: list[tuple[int, Trajectory]], *, step_timeout: float, grade_timeout: float,
                   done: Callable[[ReplayResult, Trajectory | None], None]) -> None:
     """Replay every trajectory of one task in one sandbox (reset in between)."""
+    from srl_agent.grading_run import prepare
     from srl_agent.tasks import task_sandbox
 
+    prepare(task)
     left = list(items)
     try:
         with task_sandbox(task) as sb:

@@ -17,16 +17,14 @@ import stat
 import subprocess
 import tarfile
 
+from fsutil import PRIVATE, lstat as _lstat, remove, walk, write_private
 from procs import ROOT_PATH
+from snapshot import extract, restore_dirs, restore_start_copy, snapshot_dirs, start_copy, tar_dir
 
-PRIVATE = "/var/lib/srl-agent/private"
 SHADOW = PRIVATE + "/shadow.git"
 CKPT = PRIVATE + "/checkpoint.json"
 MANIFEST = PRIVATE + "/manifest.marshal"
 GITMETA = PRIVATE + "/gitmeta.tar"
-DIRS_TAR = PRIVATE + "/dirs.tar"
-START_TAR = PRIVATE + "/start.tar"
-START_TAR_MAX = 256 << 20
 ATTRIBUTES = "* -text -filter -ident !eol !working-tree-encoding !diff !merge !export-subst\n"
 GIT_CONFIG = ["-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-c", "safe.directory=*",
               "-c", "core.untrackedCache=false", "-c", "core.autocrlf=false", "-c", "gc.auto=0",
@@ -75,52 +73,6 @@ def git(workdir, *args, index=None, data=None, timeout=300, check=True, limit=No
     return out
 
 
-def _lstat(path):
-    try:
-        return os.lstat(path)
-    except OSError:
-        return None
-
-
-def remove(path):
-    """Remove a file, link or tree without ever following a symlink."""
-    st = _lstat(path)
-    if st is None:
-        return
-    if stat.S_ISDIR(st.st_mode):
-        shutil.rmtree(path, ignore_errors=True)
-        if _lstat(path) is not None:
-            os.chmod(path, 0o700)
-            shutil.rmtree(path)
-    else:
-        os.unlink(path)
-
-
-def walk(top, skip_top=()):
-    """(relative path, lstat) of everything under top, parents before children, never following links."""
-    out = []
-    stack = [""]
-    while stack:
-        rel = stack.pop()
-        try:
-            entries = list(os.scandir(os.path.join(top, rel) if rel else top))
-        except OSError:
-            continue
-        for e in entries:
-            if not rel and e.name in skip_top:
-                continue
-            r = os.path.join(rel, e.name) if rel else e.name
-            try:
-                st = e.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            out.append((r, st))
-            if stat.S_ISDIR(st.st_mode):
-                stack.append(r)
-    out.sort(key=lambda x: x[0].count("/"))
-    return out
-
-
 def _kind(mode):
     return "d" if stat.S_ISDIR(mode) else "l" if stat.S_ISLNK(mode) else "f" if stat.S_ISREG(mode) else "o"
 
@@ -129,79 +81,6 @@ def manifest(top, skip_top=(".git",)):
     """Kind, mode and owner of every entry under top ("" is top itself)."""
     entries = [("", os.lstat(top))] + walk(top, skip_top)
     return {r: (_kind(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) for r, st in entries}
-
-
-def _tar_dir(tar, path, arcname, exclude_top=()):
-    """Add a directory's contents (not following links) to an open tar, owners and modes kept."""
-    tar.add(path, arcname=arcname, recursive=False)
-    for rel, st in walk(path, exclude_top):
-        if stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
-            tar.add(os.path.join(path, rel), arcname=arcname + "/" + rel, recursive=False)
-
-
-def _extract(tar, members, dest_parent):
-    for m in members:
-        tar.extract(m, dest_parent, set_attrs=True, numeric_owner=True)
-    for m in sorted((m for m in members if m.isdir()), key=lambda m: -m.name.count("/")):
-        target = os.path.join(dest_parent, m.name)  # directories last: their modes may forbid writing inside
-        os.chown(target, m.uid, m.gid)
-        os.chmod(target, m.mode)
-
-
-def clear_dir(path):
-    st = _lstat(path)
-    if st is None or not stat.S_ISDIR(st.st_mode):
-        remove(path)
-        os.mkdir(path, 0o700)
-        return
-    os.chmod(path, 0o700)
-    for e in os.listdir(path):
-        remove(os.path.join(path, e))
-
-
-def snapshot_dirs(dirs):
-    """A root-owned tar of the writable places (home, /tmp, ...) as they are now."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for i, d in enumerate(dirs):
-            st = _lstat(d)
-            if st is not None and stat.S_ISDIR(st.st_mode):
-                _tar_dir(tar, d, "d%d" % i)
-    _write_private(DIRS_TAR, buf.getvalue())
-
-
-def _unpack_into(tar, members, prefix, dest):
-    """Replace dest's contents by the tar's `prefix/` tree: unpacked into a private staging dir first (no path
-    the agent could have prepared is written through), then moved in; dest's own owner and mode restored."""
-    own = [m for m in members if m.name == prefix or m.name.startswith(prefix + "/")]
-    if not own:
-        return
-    clear_dir(dest)
-    staged = PRIVATE + "/x"
-    remove(staged)
-    os.mkdir(staged, 0o700)
-    _extract(tar, own, staged)
-    src = os.path.join(staged, prefix)
-    for e in os.listdir(src):
-        os.rename(os.path.join(src, e), os.path.join(dest, e))
-    st = os.lstat(src)
-    os.chown(dest, st.st_uid, st.st_gid)
-    os.chmod(dest, stat.S_IMODE(st.st_mode))
-    remove(staged)
-
-
-def restore_dirs(dirs):
-    with tarfile.open(DIRS_TAR) as tar:
-        members = tar.getmembers()
-        for i, d in enumerate(dirs):
-            _unpack_into(tar, members, "d%d" % i, d)
-
-
-def _write_private(path, data):
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.rename(tmp, path)
 
 
 def _objects_list(gitdir):
@@ -248,48 +127,23 @@ def checkpoint(workdir, ident, run_as, dirs, keep_copy=False):
         git(workdir, "add", "-f", "--pathspec-from-file=-", "--pathspec-file-nul", index=PRIVATE + "/index.patch",
             data=tracked_ignored, check=False)
     patch = git(workdir, "write-tree", index=PRIVATE + "/index.patch").decode().strip()
-    _write_private(MANIFEST, marshal.dumps(manifest(workdir)))
+    write_private(MANIFEST, marshal.dumps(manifest(workdir)))
     gitdir = os.path.join(workdir, ".git")
     gs = _lstat(gitdir)
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         if gs is not None and stat.S_ISDIR(gs.st_mode):
-            _tar_dir(tar, gitdir, ".git", exclude_top=("objects",))
+            tar_dir(tar, gitdir, ".git", exclude_top=("objects",))
         elif gs is not None:
             tar.add(gitdir, arcname=".git", recursive=False)
-    _write_private(GITMETA, buf.getvalue())
+    write_private(GITMETA, buf.getvalue())
     objects = _objects_list(gitdir) if gs is not None and stat.S_ISDIR(gs.st_mode) else None
     snapshot_dirs(dirs)
-    copied = keep_copy and _start_copy(workdir, dirs)
+    copied = keep_copy and start_copy(workdir, dirs)
     state = {"workdir": workdir, "full": full, "patch": patch, "objects": objects, "gitdir": _kind(gs.st_mode) if gs
              else None, "dirs": dirs, "start_copy": bool(copied)}
-    _write_private(CKPT, json.dumps(state).encode())
+    write_private(CKPT, json.dumps(state).encode())
     return {"full": full, "patch": patch, "start_copy": bool(copied)}
-
-
-def _start_copy(workdir, dirs):
-    """A tar of the whole start state (work dir with .git, writable places), so that a new container of the
-    same image can be brought to it; only for checkpoints taken after changes to the image's own state."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        _tar_dir(tar, workdir, "w")
-        for i, d in enumerate(dirs):
-            if _lstat(d) is not None:
-                _tar_dir(tar, d, "d%d" % i)
-            if buf.tell() > START_TAR_MAX:
-                return False
-    if buf.tell() > START_TAR_MAX:
-        return False
-    _write_private(START_TAR, buf.getvalue())
-    return True
-
-
-def restore_start_copy(workdir, dirs):
-    """In a new container: bring the work dir and writable places to the copied start state."""
-    with tarfile.open(START_TAR) as tar:
-        members = tar.getmembers()
-        for prefix, dest in [("w", workdir)] + [("d%d" % i, d) for i, d in enumerate(dirs)]:
-            _unpack_into(tar, members, prefix, dest)
 
 
 def load_checkpoint():
@@ -322,7 +176,7 @@ def _restore_gitdir(workdir, ck):
         remove(gitdir)
     with tarfile.open(GITMETA) as tar:
         members = [m for m in tar.getmembers() if m.name != ".git" or ck["gitdir"] != "d"]
-        _extract(tar, members, workdir)
+        extract(tar, members, workdir)
         top = [m for m in tar.getmembers() if m.name == ".git"]
         if top and ck["gitdir"] == "d":
             os.chown(gitdir, top[0].uid, top[0].gid)

@@ -13,7 +13,7 @@ import os
 import time
 
 import procs
-from gitstate import remove
+from fsutil import remove
 
 BASE = "/var/lib/srl-agent"
 RUN = "/run/srl-agent"      # a small tmpfs (container.py): per-command files never touch the overlay
