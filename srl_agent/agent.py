@@ -182,7 +182,7 @@ class Agent:
             return ""
 
     def _grade(self, task: Task, patch: str) -> dict:
-        grader = self.grader
+        grader = self.grader or getattr(self.sandbox, "grade", None)  # a Ray sandbox grades on its own node
         if grader is None:
             from srl_agent.grading import grade_patch as grader
         try:

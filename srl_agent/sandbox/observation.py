@@ -9,8 +9,9 @@ SCHEMA = "srl-observation/1"
 
 @dataclass(frozen=True)
 class Observation:
-    """`output` is capped and UTF-8 clean; `exit_code` is None when the command did not finish on its own
-    (timed out, or the shell died under it); `restarted` says the shell session had to be replaced, so cwd,
+    """`output` is capped and UTF-8 clean; `exit_code` is the kernel's wait status of the command's bash (128 +
+    signal when killed), None when it did not finish on its own (timed out, not run, or its channel failed);
+    `restarted` says the shell state was lost (the supervisor or the container had to be replaced), so cwd,
     variables and background jobs of earlier commands are gone."""
 
     output: str

@@ -326,7 +326,7 @@ class EpisodeRunner:
     def _grade(self, s: EpisodeState) -> EpisodeResult:
         resolved, status = False, None
         if s.infra_error is None:
-            grader = self.grader
+            grader = self.grader or getattr(s.sandbox, "grade", None)  # a Ray sandbox grades on its own node
             if grader is None:
                 from srl_agent.grading import grade_patch as grader
             try:

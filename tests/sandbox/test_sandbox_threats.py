@@ -211,3 +211,15 @@ def test_disk_writes_past_the_limit_stop_the_container_and_start_over(base_image
         assert obs.restarted and "over its limit of 64 MiB" in obs.output, obs
         assert box.container_id != old
         assert box.run("ls /testbed; cat notes.txt").output.endswith("line1\nline2\nline3\n")
+
+
+def test_an_image_without_an_unprivileged_user_gets_one(base_image):
+    """SWE-bench's images have only root; the agent's shell is never root, so a user `agent` is made that owns
+    the work dir (here: the bare root file system the base image is built from)."""
+    from srl_agent.sandbox import Sandbox
+
+    with Sandbox(base_image.replace("srl-agent-base:", "srl-agent-rootfs:")) as box:
+        assert box.run("id -un; stat -c %U /testbed").output == "agent\nagent\n"
+        box.checkpoint()
+        box.write_file("a.txt", "a\n")
+        assert "b/a.txt" in box.diff() and not box.reset().recreated and box.diff() == ""
