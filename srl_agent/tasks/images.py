@@ -107,7 +107,8 @@ def task_image_tag(task, pkg_tag: str) -> str:
     return f"srl-agent-task:{task.instance_id.lower()}-{h}"[:128]
 
 
-def build_task_image(task, spec: PackageSpec, *, force: bool = False, tag: str | None = None) -> BuildResult:
+def build_task_image(task, spec: PackageSpec, *, force: bool = False, tag: str | None = None,
+                     no_cache: bool = False) -> BuildResult:
     """The task's start-state image (its package image built first if missing); idempotent, and one build per
     tag at a time when threads ask for the same task. `tag` is for measuring builds (eval/bench_grading.py)."""
     t0 = time.perf_counter()
@@ -122,5 +123,5 @@ def build_task_image(task, spec: PackageSpec, *, force: bool = False, tag: str |
             ctx = Path(tmp)
             (ctx / "bug.patch").write_text(task.extra["bug_patch"])
             (ctx / "Dockerfile").write_text(TASK_DOCKERFILE)
-            build_layer(tag, ctx, build_args={"PKG_IMAGE": pkg.tag})
+            build_layer(tag, ctx, build_args={"PKG_IMAGE": pkg.tag}, no_cache=no_cache)
     return BuildResult(tag, True, time.perf_counter() - t0)
