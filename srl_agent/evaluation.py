@@ -124,7 +124,7 @@ def evaluate(tasks: Sequence[Task], policy: Policy, run_dir: str | Path, *, agen
     resolved = [0]
 
     def run_task(task: Task, pending: list[int]) -> None:
-        if grader is None:  # the default grader: its fresh container starts while the episode runs
+        if grader is None and backend == "local":  # its fresh grading container starts while the episode runs
             from srl_agent.grading_run import prepare
 
             prepare(task)

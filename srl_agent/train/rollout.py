@@ -241,7 +241,7 @@ class EpisodeRunner:
             iid = spec.task.instance_id
             needs[iid] = (spec.task, needs.get(iid, (spec.task, 0))[1] + 1)
         pools = self.sandboxes.pools_for(needs)
-        if self.grader is None:  # grading containers start while the episodes run
+        if self.grader is None and self.sandboxes.backend == "local":  # grading containers start meanwhile
             from srl_agent.grading_run import prepare
 
             for task, _ in needs.values():
