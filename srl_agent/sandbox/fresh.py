@@ -92,6 +92,14 @@ class FreshPool:
         self._exec.shutdown(wait=True)
 
 
+class StartEachTime:
+    """A pool that keeps nothing waiting: each take starts a sandbox on the spot. For processes that can end
+    without running their exit hooks (Ray actors are killed), where a waiting container would be left behind."""
+
+    def take(self, image: str, **sandbox_kwargs) -> Sandbox:
+        return checkpointed_sandbox(image, **sandbox_kwargs)
+
+
 def _close_result(fut: Future) -> None:
     try:
         fut.result().close()

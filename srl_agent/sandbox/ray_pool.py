@@ -83,8 +83,10 @@ def _sandbox_actor_class():
         def grade(self, task, patch, timeout: float):
             """Grade on this node, in a fresh container of the task image (never this actor's sandbox)."""
             from srl_agent.grading import grade_patch
+            from srl_agent.sandbox.fresh import StartEachTime
 
-            return grade_patch(task, patch, timeout=timeout)
+            # nothing pre-started: an actor is killed without its exit hooks, which would leave it behind
+            return grade_patch(task, patch, timeout=timeout, pool=StartEachTime())
 
         def close(self) -> None:
             cm, sb, self._cm, self.sb = self._cm, self.sb, None, None
