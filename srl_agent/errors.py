@@ -33,3 +33,8 @@ class CommandTimeoutError(SandboxError, TimeoutError):
 
 class ModelLoadError(SRLError, OSError):
     """A model or tokenizer could not be loaded."""
+
+
+class TooLargeError(SandboxError, ValueError):
+    """A patch or file is over the size the sandbox hands to the host (the agent's doing, not the
+    infrastructure's: a patch that is too large grades as no patch)."""

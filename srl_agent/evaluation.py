@@ -124,6 +124,10 @@ def evaluate(tasks: Sequence[Task], policy: Policy, run_dir: str | Path, *, agen
     resolved = [0]
 
     def run_task(task: Task, pending: list[int]) -> None:
+        if grader is None and backend == "local":  # its fresh grading container starts while the episode runs
+            from srl_agent.grading_run import prepare
+
+            prepare(task)
         with sandbox_factory(task) as sandbox:
             for n, j in enumerate(pending):
                 if n:

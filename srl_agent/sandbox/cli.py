@@ -80,7 +80,7 @@ def _run(args: argparse.Namespace) -> int:
     if not cmd:
         raise ConfigError("give the command after `--`, e.g. `srl env run IMAGE -- ls -la`")
     script = cmd[0] if len(cmd) == 1 else shlex.join(cmd)
-    with _sandbox(args, output_limit=1 << 30, default_timeout=args.timeout) as sb:
+    with _sandbox(args, output_limit=64 << 20, default_timeout=args.timeout) as sb:
         # A child bash, so that `exit N` in the script ends the script, not the sandbox's session.
         obs = sb.run(f"bash -c {shlex.quote(script)}")
     sys.stdout.write(obs.output if not obs.output or obs.output.endswith("\n") else obs.output + "\n")

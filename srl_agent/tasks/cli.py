@@ -24,7 +24,17 @@ def _build(args: argparse.Namespace) -> int:
     for spec in suite.packages:
         r = build_package_image(spec, force=args.force)
         print(f"{spec.key:24s} {r.tag:48s} {'built' if r.built else 'present'} in {r.seconds:.1f}s")
-    print(f"images ready in {time.perf_counter() - t0:.1f}s")
+    print(f"package images ready in {time.perf_counter() - t0:.1f}s")
+    if suite.packages and suite.tasks_path.is_file():
+        from srl_agent.tasks.images import build_task_image
+
+        t1, built = time.perf_counter(), 0
+        tasks = load_suite(suite.path)
+        for t in tasks:
+            if t.extra.get("bug_patch") and t.extra.get("package"):
+                built += build_task_image(t, suite.package(t.extra["package"]), force=args.force).built
+        print(f"task images (the tasks' start states) ready in {time.perf_counter() - t1:.1f}s: {len(tasks)} tasks, "
+              f"{built} built now")
     if args.discover:
         from srl_agent.tasks.discover import discover_suite
 
