@@ -7,6 +7,10 @@ unchanged (e.g. `loss_type`, `vllm_mode`). Command-line options override the fil
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import re
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +67,13 @@ class TrainConfig:
             raise ConfigError(f"bf16 must be true, false or auto; got {self.bf16!r}")
         if self.save_steps < 1 or self.logging_steps < 1:
             raise ConfigError("save_steps and logging_steps must be at least 1")
+        _check_ranges(self, {"learning_rate": (0, None), "num_train_epochs": (0, None, "above"),
+                             "warmup_ratio": (0, 1), "max_grad_norm": (0, None),
+                             "per_device_train_batch_size": (1, None), "gradient_accumulation_steps": (1, None),
+                             "save_total_limit": (1, None), "seed": (0, 2**32 - 1)})
+        if self.max_steps != -1 and self.max_steps < 1:
+            raise ConfigError(f"max_steps must be 1 or more (or -1: train for num_train_epochs), got {self.max_steps}")
+        check_reporters(self.report_to)
 
     def use_bf16(self) -> bool:
         if self.bf16 != "auto":
@@ -74,6 +85,8 @@ class TrainConfig:
     def common_trl_args(self) -> dict[str, Any]:
         import torch
 
+        from srl_agent.progress import show_bars_in_trainer
+
         extra: dict[str, Any] = {"gradient_checkpointing": True} if self.gradient_checkpointing else {}
         return extra | dict(output_dir=self.output_dir, max_steps=self.max_steps, num_train_epochs=self.num_train_epochs,
                     learning_rate=self.learning_rate, lr_scheduler_type=self.lr_scheduler_type,
@@ -81,7 +94,7 @@ class TrainConfig:
                     per_device_train_batch_size=self.per_device_train_batch_size, bf16=self.use_bf16(),
                     seed=self.seed, data_seed=self.seed, save_strategy="steps", save_steps=self.save_steps,
                     save_total_limit=self.save_total_limit, logging_steps=self.logging_steps,
-                    report_to=self.report_to, disable_tqdm=False,
+                    report_to=self.report_to, disable_tqdm=not show_bars_in_trainer(),
                     dataloader_pin_memory=torch.cuda.is_available())
 
     def to_dict(self) -> dict[str, Any]:
@@ -118,6 +131,8 @@ class SRLConfig(TrainConfig):
                               f"per_device_train_batch_size ({self.per_device_train_batch_size})")
         if self.dynamic_sampling.epsilon < 0 or self.dynamic_sampling.max_rounds < 0:
             raise ConfigError("dynamic_sampling.epsilon and max_rounds must be >= 0")
+        _check_ranges(self, {"temperature": (0, None, "above"), "top_p": (0, 1, "above"), "beta": (0, None),
+                             "prompts_per_batch": (1, None), "max_completion_length": (1, None)})
 
     def accumulation_steps(self, num_processes: int = 1) -> int:
         """Micro-batches per optimizer step, so that one step sees prompts_per_batch prompts x G completions."""
@@ -148,6 +163,7 @@ class SFTRunConfig(TrainConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _check_ranges(self, {"max_length": (1, None)})
         if self.form not in ("auto", "step", "trajectory"):
             raise ConfigError(f"form must be auto, step or trajectory; got {self.form!r}")
 
@@ -155,7 +171,22 @@ class SFTRunConfig(TrainConfig):
 METHOD_OF: dict[type, str] = {SRLConfig: "srl", SFTRunConfig: "sft"}
 
 
+def _check_ranges(config: object, ranges: dict[str, tuple]) -> None:
+    """Each named field (when set) within (low, high[, "above": low excluded]); a ConfigError naming it otherwise."""
+    for name, (low, high, *how) in ranges.items():
+        value = getattr(config, name)
+        if value is None:
+            continue
+        above = bool(how)
+        if (value <= low if above else value < low) or (high is not None and value > high):
+            bound = f"above {low}" if above else f"{low} or more"
+            bound = f"{bound} and at most {high}" if high is not None else bound
+            raise ConfigError(f"{name} must be {bound}, got {value}")
+
+
 PRESET_DIR = Path(__file__).resolve().parents[2] / "configs"
+REPORTERS = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow", "trackio": "trackio",
+             "comet_ml": "comet_ml", "clearml": "clearml", "dvclive": "dvclive", "swanlab": "swanlab", "none": None}
 
 
 def preset_path(path: str | Path) -> Path:
@@ -167,31 +198,206 @@ def preset_path(path: str | Path) -> Path:
     if p.suffix == "" and preset.exists():
         return preset
     names = ", ".join(sorted(x.stem for x in PRESET_DIR.glob("*.yaml"))) if PRESET_DIR.is_dir() else "none here"
-    raise ConfigError(f"config file {p} does not exist (presets: {names})")
+    raise ConfigError(f"--config {p}: no such file and no such preset (presets: {names})")
 
 
-def load_config(cls: type[TrainConfig], path: str | Path | None = None, **overrides: Any) -> TrainConfig:
-    """A config of class `cls` from a YAML file (optional) with `overrides` (None values are ignored)."""
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The settings in a YAML file or preset (`method` and `schema` keys, as train_config.json has, dropped)."""
+    import yaml
+
+    from srl_agent.jsonio import read_text
+
+    p = preset_path(path)
+    text = read_text(p, expected="a YAML config (see configs/*.yaml)", what="YAML config file")
+    try:
+        values = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML ({' '.join(str(exc).split())})") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{p}: must hold a mapping of settings (key: value lines), got {type(values).__name__}")
+    values.pop("method", None)
+    values.pop("schema", None)
+    return values
+
+
+def load_config(cls: type[TrainConfig], path: str | Path | None = None, *, settings: dict[str, Any] | None = None,
+                **overrides: Any) -> TrainConfig:
+    """A config of class `cls`: the YAML file (optional), then `settings` (`-c key=value`, nested dicts merge into
+    the file's), then `overrides` (command-line flags; None values are ignored). Every value is coerced to its
+    field's type, so `1e-5` is a float even where YAML 1.1 reads a string."""
     values: dict[str, Any] = {}
     if path:
-        import yaml
-
-        p = preset_path(path)
-        try:
-            values = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{p} is not valid YAML: {exc}") from None
-        if not isinstance(values, dict):
-            raise ConfigError(f"{p} must hold a mapping of settings")
-        values.pop("method", None)
-        values.pop("schema", None)
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(f"unknown setting(s) for {cls.__name__}: {', '.join(unknown)} "
-                          f"(put raw TRL arguments under `trl:`)")
+        values = coerce_settings(cls, read_config_file(path), f"{preset_path(path)}: ")
+    if settings:
+        values = merge_settings(values, coerce_settings(cls, settings, "-c "))
+    flags = {k: v for k, v in overrides.items() if v is not None}
+    values.update(coerce_settings(cls, flags, ""))
     try:
         return cls(**values)
     except TypeError as exc:
         raise ConfigError(f"bad settings for {cls.__name__}: {exc}") from None
+
+
+# ------------------------------------------------------------------------------- -c key=value and coercion
+def parse_assignments(pairs: list[str]) -> dict[str, Any]:
+    """`-c key=value` strings into a nested mapping: dots nest (`dynamic_sampling.epsilon=0.01`), values are YAML
+    (`true`, `[a, b]`, `{r: 8}`, `null`), with YAML 1.2 numbers (`1e-5` is a float)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key or any(not part for part in key.split(".")):
+            raise ConfigError(f"-c {pair!r}: expected KEY=VALUE, e.g. -c learning_rate=1e-5 or "
+                              "-c dynamic_sampling.epsilon=0.01")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        target = out
+        *parents, last = key.split(".")
+        for part in parents:
+            nxt = target.setdefault(part, {})
+            if not isinstance(nxt, dict):
+                raise ConfigError(f"-c {pair!r}: {part} is set to a value earlier, so it cannot hold {last}")
+            target = nxt
+        target[last] = _yaml12(value)
+    return out
+
+
+def _yaml12(value: Any) -> Any:
+    """YAML 1.1 (PyYAML) reads `1e-5` as a string; YAML 1.2, and everyone writing a learning rate, means a float."""
+    if isinstance(value, str) and re.fullmatch(r"[-+]?(\d+(\.\d*)?|\.\d+)[eE][-+]?\d+", value.strip()):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _yaml12(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_yaml12(v) for v in value]
+    return value
+
+
+def merge_settings(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """`extra` over `base`; where both hold a mapping for a key, the mappings merge (recursively)."""
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_settings(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def coerce_settings(cls: type, values: dict[str, Any], where: str, prefix: str = "") -> dict[str, Any]:
+    """`values` with each one converted to the type of `cls`'s field of that name; unknown names are an error
+    that lists the close matches."""
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    out = {}
+    for key, value in values.items():
+        if key not in hints or key not in names:
+            close = difflib.get_close_matches(str(key), names, n=3, cutoff=0.6)
+            hint = f"; did you mean {' or '.join(close)}?" if close else f"; known: {', '.join(sorted(names))}"
+            raw = " (raw TRL arguments go under trl:, e.g. -c trl.loss_type=dr_grpo)" if not prefix else ""
+            raise ConfigError(f"{where}{prefix}{key}: unknown setting of {cls.__name__}{hint}{raw}")
+        out[key] = _coerce(_yaml12(value), hints[key], where, f"{prefix}{key}")
+    return out
+
+
+def _coerce(value: Any, tp: Any, where: str, name: str) -> Any:
+    """`value` as type `tp` (the field `name`, set in `where`), or a ConfigError saying what was expected."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        arms = [a for a in args if a is not type(None)]
+        if any(_is_instance(value, a) for a in arms):
+            return value
+        errors = []
+        for arm in arms:
+            try:
+                return _coerce(value, arm, where, name)
+            except ConfigError as exc:
+                errors.append(exc)
+        if len(errors) == 1:
+            raise errors[0]
+        raise ConfigError(f"{where}{name}: expected {' or '.join(_describe(a) for a in arms)}"
+                          f"{' or null' if type(None) in args else ''}, got {value!r}")
+    if dataclasses.is_dataclass(tp):
+        if dataclasses.is_dataclass(value):
+            return value
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}{name}: expected a mapping of "
+                              f"{', '.join(f.name for f in dataclasses.fields(tp))}, got {value!r}")
+        return coerce_settings(tp, value, where, prefix=name + ".")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "yes", "on", "1"):
+            return True
+        if text in ("false", "no", "off", "0"):
+            return False
+    elif tp is int and not isinstance(value, bool):
+        try:
+            number = float(value)
+            if number.is_integer():
+                return int(number)
+        except (TypeError, ValueError):
+            pass
+    elif tp is float and not isinstance(value, bool):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            pass
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+    elif origin is list:
+        items = [x.strip() for x in value.split(",") if x.strip()] if isinstance(value, str) else value
+        if isinstance(items, (list, tuple)):
+            return [_coerce(x, args[0], where, name) for x in items] if args else list(items)
+    elif origin is dict or tp is dict:
+        if isinstance(value, dict):
+            return value
+    else:  # Any and the like
+        return value
+    raise ConfigError(f"{where}{name}: expected {_describe(tp)}, got {value!r}")
+
+
+def _is_instance(value: Any, tp: Any) -> bool:
+    if tp is float:
+        return isinstance(value, float)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    plain = typing.get_origin(tp) or tp
+    return isinstance(plain, type) and not dataclasses.is_dataclass(plain) and isinstance(value, plain)
+
+
+def _describe(tp: Any) -> str:
+    names = {bool: "true or false", int: "a whole number", float: "a number", str: "a string", dict: "a mapping"}
+    if tp in names:
+        return names[tp]
+    if typing.get_origin(tp) is list:
+        return "a list"
+    if typing.get_origin(tp) is dict:
+        return "a mapping"
+    return getattr(tp, "__name__", str(tp))
+
+
+def check_reporters(report_to: list[str]) -> None:
+    """Each `report_to` name is one transformers knows and its package is installed (else the Trainer fails only
+    after the model has loaded)."""
+    import importlib.util
+
+    for name in report_to:
+        if name not in REPORTERS:
+            raise ConfigError(f"report_to {name!r}: choose from {', '.join(REPORTERS)}")
+        module = REPORTERS[name]
+        if module and importlib.util.find_spec(module) is None:
+            raise ConfigError(f"report_to {name}: the {module} package is not installed (pip install {module}, or "
+                              "--report-to tensorboard|none)")
+    if "none" in report_to and len(report_to) > 1:
+        raise ConfigError(f"report_to {', '.join(report_to)}: `none` cannot be combined with a logger")
