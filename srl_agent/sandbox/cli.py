@@ -7,7 +7,7 @@ import shlex
 import subprocess
 import sys
 
-from srl_agent.cli_helpers import memory_size, positive_float, positive_int
+from srl_agent.cli_helpers import Parser, memory_size, positive_float, positive_int
 from srl_agent.errors import ConfigError, UsageError
 
 TIMEOUT_EXIT = 124  # like coreutils `timeout`
@@ -88,7 +88,7 @@ def _run(args: argparse.Namespace) -> int:
     cmd = args.cmd
     if "--" in cmd:  # argparse leaves options given after IMAGE in the remainder: parse them here
         cut = cmd.index("--")
-        opts = argparse.ArgumentParser(prog="srl env run", add_help=False)
+        opts = Parser(prog="srl env run", add_help=False)
         opts.add_argument("--timeout", type=positive_float, default=args.timeout)
         _limit_args(opts)
         opts.set_defaults(**{k: v for k, v in vars(args).items() if k != "cmd"})

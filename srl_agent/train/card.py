@@ -42,9 +42,9 @@ def describe_base(model: str) -> tuple[str, str | None]:
                 f"{record.get('method')} on `{record.get('data')}`)"), record.get("base_model_id")
     student = _read_json(path / "student.json")
     if student:
-        return (f"the srl-agent tiny default student (`{model}`: {student.get('parameters', 0):,} parameters, "
-                f"Qwen2 architecture, built by `srl student init`, at `{path}`)"), None
-    return f"`{path}`", None
+        return (f"the srl-agent tiny default student ({student.get('parameters', 0):,} parameters, Qwen2 "
+                f"architecture, built by `srl student init`) at `{path.resolve()}`"), None
+    return f"`{path.resolve()}`", None
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -75,7 +75,8 @@ def render_card(config, method: str, *, global_step: int, examples: int | None =
     import trl
 
     base_text, base_id = describe_base(config.model)
-    data = f"`{config.data}`" + (f" (split {config.split}, {examples:,} {unit})" if examples is not None else "")
+    shown_data = str(Path(config.data).resolve()) if Path(config.data).exists() else config.data
+    data = f"`{shown_data}`" + (f" (split {config.split}, {examples:,} {unit})" if examples is not None else "")
     settings = ", ".join(f"{k} {getattr(config, k)}" for k in SHOWN if getattr(config, k, None) not in (None, -1))
     lora = f"; LoRA r={config.lora.r}, alpha={config.lora.alpha}" if getattr(config, "lora", None) else ""
     metrics = _last_metrics(Path(metrics_file) if metrics_file else None)
@@ -91,13 +92,14 @@ def render_card(config, method: str, *, global_step: int, examples: int | None =
         rows.append(("last logged", ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())))
     rows.append(("made by", f"srl-agent {__version__} on TRL {trl.__version__}"))
     text = "\n".join(front + ["---", "", f"# {Path(config.output_dir).name}", "",
-                              f"{base_text} trained with {METHODS.get(method, method)}.", "", "| | |", "|---|---|"]
+                              f"{base_text[0].upper() + base_text[1:]} trained with {METHODS.get(method, method)}.",
+                              "", "| | |", "|---|---|"]
                      + [f"| {k} | {v} |" for k, v in rows]
                      + ["", "Use it:", "", "```bash",
                         f"srl eval --model {Path(config.output_dir) / 'final'} --tasks pypi-mutants:test -o runs/eval",
                         "```", ""])
     record = {"schema": RECORD_SCHEMA, "base_model": config.model, "base_model_text": base_text,
-              "base_model_id": base_id, "method": method, "data": config.data, "split": config.split,
+              "base_model_id": base_id, "method": method, "data": shown_data, "split": config.split,
               "examples": examples, "global_step": global_step, "srl_agent": __version__}
     return text, record
 

@@ -38,6 +38,8 @@ def register(sub) -> None:
     p.add_argument("--save-steps", type=positive_int, default=None, help="checkpoint every N steps")
     p.add_argument("--seed", type=seed, default=None)
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved config (file, then -c, then flags) as JSON and exit without training")
     p.set_defaults(func=_train)
 
 
@@ -117,6 +119,9 @@ def _train(args: argparse.Namespace) -> int:
     check_model(config.model, "model (in the config)")
     if args.method in ("srl", "sft") and Path(config.data).is_dir():
         check_steps_dataset(config.data, "--data", split=config.split)
+    if args.print_config:
+        print(json.dumps(config.to_dict(), indent=2, default=str))
+        return 0
     result = run(args.method, config_file, resume=args.resume, settings=settings, **overrides)
     print(json.dumps(result.__dict__, indent=2))
     return 0
