@@ -184,6 +184,17 @@ def check_output(path: str | Path, flag: str, *, kind: str = "file") -> Path:
     return Path(path)
 
 
+def check_distinct(output: str | Path | None, inputs: list, flag: str) -> None:
+    """An output that is also one of the inputs would be overwritten by the command that reads it."""
+    if output is None:
+        return
+    out = Path(output).expanduser().resolve()
+    for name in inputs:
+        if name is not None and Path(name).expanduser().exists() and Path(name).expanduser().resolve() == out:
+            raise UsageError(f"{flag} {output}: is also an input of this command; writing it would overwrite "
+                             "what is being read; give another path")
+
+
 def check_model(name: str | None, flag: str = "--model") -> None:
     """A --model value that cannot be a model, caught before anything loads: `tiny`, an HF id (OWNER/NAME) or a
     model folder (with config.json) pass; a missing path, a file, or a folder without a model do not."""

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from srl_agent.cli_helpers import (add_split_arg, check_output, output_dir, output_file, positive_float, positive_int,
+from srl_agent.cli_helpers import (add_split_arg, check_distinct, check_output, output_dir, output_file, positive_float, positive_int,
                                    suite_and_split, text_file)
 from srl_agent.errors import InputError
 from srl_agent.grading import GradeReport, grade_patch
@@ -143,6 +143,7 @@ def grade_predictions(preds: list[Prediction], tasks: list[Task], run_dir: Path,
 def _grade(args: argparse.Namespace) -> int:
     from srl_agent.tasks import load_suite
 
+    check_distinct(args.output, [args.predictions], "-o")
     out = Path(args.output)
     run_dir = Path(args.run_dir) if args.run_dir else out.with_name(out.stem + "_logs")
     check_output(run_dir, "--run-dir" if args.run_dir else f"the log folder beside -o ({run_dir})", kind="folder")

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from srl_agent.cli_helpers import check_output, context_rounds, input_path, nonneg_int, output_file
+from srl_agent.cli_helpers import check_distinct, check_output, context_rounds, input_path, nonneg_int, output_file
 from srl_agent.errors import ConfigError
 from srl_agent.prompts import PromptConfig
 from srl_agent.traces.loaders import View, add_tasks, expert_actions_any, load_view
@@ -65,6 +65,7 @@ def write_report(path: str | Path, out: str | Path, *, expert: str | Path | None
 
 
 def _view(args: argparse.Namespace) -> int:
+    check_distinct(args.output, [args.path, args.expert], "-o")
     out = writable_file(args.output, "-o")
     view = load_report(args.path, expert=args.expert, tasks=args.tasks, fmt=args.format,
                        context_rounds=args.context_rounds, limit=args.limit or None)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
-from srl_agent.cli_helpers import (add_split_arg, context_rounds, input_file, nonneg_int, output_dir,
+from srl_agent.cli_helpers import (add_split_arg, check_distinct, context_rounds, input_file, nonneg_int, output_dir,
                                    output_file, positive_float, positive_int, seed, suite_and_split, whole)
-from srl_agent.errors import InputError
+from srl_agent.errors import InputError, UsageError
 from srl_agent.progress import progress
 
 
@@ -96,6 +97,7 @@ def cmd_import(args) -> int:
     from srl_agent.trajectory.accounting import format_table
     from srl_agent.trajectory.importer import import_trajectories
 
+    check_distinct(args.output, args.sources, "-o")
     with progress("import", unit="records") as bar:
         s = import_trajectories(args.sources, args.output, fmt=args.format, workers=args.workers,
                                 progress=bar.update, assume_resolved=args.assume_resolved, split=args.split)
@@ -120,6 +122,7 @@ def cmd_split(args) -> int:
                       val_trajectories=args.val_trajectories, include_unresolved=args.all,
                       max_tokens=args.max_tokens, max_chars=args.max_chars, tokenizer=args.tokenizer,
                       seed=args.seed, workers=args.workers)
+    check_distinct(args.jsonl, [args.input], "--jsonl")
     with progress("split", unit="trajectories") as bar:
         s = split_trajectories(args.input, args.output, cfg, jsonl=args.jsonl, progress=bar.update)
     print(f"{s.used} of {s.trajectories} trajectories -> {s.examples} step examples "
@@ -168,6 +171,10 @@ def _suite_tasks(args):
 def cmd_replay(args) -> int:
     from srl_agent.trajectory.replay import replay_file
 
+    check_distinct(args.output, [args.file], "-o")
+    check_distinct(args.keep_resolved, [args.file, args.output], "--keep-resolved")
+    if args.keep_resolved and Path(args.keep_resolved).resolve() == Path(args.output).resolve():
+        raise UsageError(f"--keep-resolved {args.keep_resolved}: is the -o report file too; give another file")
     suite, tasks = _suite_tasks(args)
     with progress("replay", unit="traj") as bar:
         s = replay_file(args.file, tasks, args.output, suite_name=f"suite {suite!r}", keep_resolved=args.keep_resolved,

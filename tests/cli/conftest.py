@@ -48,6 +48,7 @@ def world(tmp_path_factory) -> dict[str, str]:
     (root / "img.png").write_bytes(PNG_BYTES)
     lines = (REPO / "trajectories" / "pypi-mutants.jsonl").read_text().splitlines()
     (root / "traj.jsonl").write_text("\n".join(lines[:2]) + "\n")
+    (root / "victim.jsonl").write_text("\n".join(lines[:2]) + "\n")  # named as input and output at once
     (root / "traj_all.jsonl").write_text("\n".join(lines) + "\n")
     first = json.loads(lines[0])["task"]["instance_id"]
     (root / "dir").mkdir()
@@ -62,7 +63,7 @@ def world(tmp_path_factory) -> dict[str, str]:
     step_dataset().save_to_disk(str(root / "steps"))
     ro = _read_only_folder(root)
     test_task = next(json.loads(t)["instance_id"] for t in tasks if json.loads(t).get("split") == "test")
-    yield {"root": str(root), "png": str(root / "img.png"), "traj": str(root / "traj.jsonl"),
+    yield {"root": str(root), "png": str(root / "img.png"), "traj": str(root / "traj.jsonl"), "victim": str(root / "victim.jsonl"),
            "traj_all": str(root / "traj_all.jsonl"), "dir": str(root / "dir"), "file": str(root / "afile.txt"),
            "preds": str(root / "preds.json"), "tasks_file": str(root / "my_tasks.jsonl"),
            "lr_yaml": str(root / "lr.yaml"), "steps": str(root / "steps"), "ro": str(ro) if ro else "",

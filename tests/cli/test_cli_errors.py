@@ -42,6 +42,13 @@ OUTPUT = [
     ("demo-file", "demo --run-dir {file}", 2, ["--run-dir", "is a file"]),
     ("train-ro", "train --data {steps} --config srl_cpu -o {ro}/t", 2, ["--output/-o", "cannot write in"]),
     ("train-file", "train --data {steps} --config srl_cpu -o {file}", 2, ["--output/-o", "is a file"]),
+    ("import-onto-input", "traj import {victim} -o {victim}", 2, ["-o", "is also an input", "give another path"]),
+    ("replay-onto-input", "traj replay {victim} --tasks pypi-mutants -o {victim}", 2, ["-o", "is also an input"]),
+    ("replay-keep-is-report", "traj replay {traj} --tasks pypi-mutants -o {root}/out/r.jsonl --keep-resolved "
+                              "{root}/out/r.jsonl", 2, ["--keep-resolved", "is the -o report file too"]),
+    ("split-jsonl-onto-input", "traj split {victim} -o {root}/out/s --jsonl {victim}", 2, ["--jsonl", "is also"]),
+    ("grade-onto-predictions", "grade {preds} -o {preds}", 2, ["-o", "is also an input"]),
+    ("view-onto-input", "traces view {victim} -o {victim}", 2, ["-o", "is also an input"]),
     ("eval-steps-ro", "eval-steps --model m --policy openai --data {steps} -o {ro}/s.json", 2,
      ["-o", "cannot write in"]),
 ]
@@ -233,6 +240,12 @@ def test_mistake_through_the_installed_srl(cid, world, tmp_path):
                           env=os.environ | {"SRL_HOME": str(home)})
     _check(case, proc.returncode, proc.stderr, world, home)
     assert not proc.stdout.strip(), proc.stdout
+
+
+def test_inputs_named_as_outputs_are_untouched(world):
+    """The cases above that name one file as input and output must leave it as it was."""
+    assert Path(world["victim"]).read_text() == Path(world["traj"]).read_text()
+    assert "instance_id" in Path(world["preds"]).read_text()
 
 
 def test_ids_are_unique():
