@@ -195,14 +195,17 @@ def check_distinct(output: str | Path | None, inputs: list, flag: str) -> None:
                              "what is being read; give another path")
 
 
-def check_model(name: str | None, flag: str = "--model") -> None:
+def check_model(name: str | None, flag: str = "--model", *, tokenizer: bool = False) -> None:
     """A --model value that cannot be a model, caught before anything loads: `tiny`, an HF id (OWNER/NAME) or a
-    model folder (with config.json) pass; a missing path, a file, or a folder without a model do not."""
+    model folder (with config.json) pass; a missing path, a file, or a folder without a model do not.
+    `tokenizer`: a folder with only a tokenizer passes too."""
     if name in (None, "", "tiny"):
         return
     p = Path(name).expanduser()
     if p.is_dir():
-        if (p / "config.json").is_file() or (p / "adapter_config.json").is_file():
+        marks = ("config.json", "adapter_config.json") + (("tokenizer.json", "tokenizer_config.json") if tokenizer
+                                                          else ())
+        if any((p / mark).is_file() for mark in marks):
             return
         hint = f"; did you mean {p / 'final'}?" if (p / "final" / "config.json").is_file() else (
             "; give a model folder (a training run's model is in RUN/final), an HF id or `tiny`")

@@ -6,8 +6,9 @@ import json
 import sys
 from pathlib import Path
 
-from srl_agent.cli_helpers import (add_split_arg, check_distinct, context_rounds, input_file, nonneg_int, output_dir,
-                                   output_file, positive_float, positive_int, seed, suite_and_split, whole)
+from srl_agent.cli_helpers import (add_split_arg, check_distinct, check_model, context_rounds, input_file,
+                                   nonneg_int, output_dir, output_file, positive_float, positive_int, seed,
+                                   suite_and_split, whole)
 from srl_agent.errors import InputError, UsageError
 from srl_agent.progress import progress
 
@@ -123,6 +124,7 @@ def cmd_split(args) -> int:
                       max_tokens=args.max_tokens, max_chars=args.max_chars, tokenizer=args.tokenizer,
                       seed=args.seed, workers=args.workers)
     check_distinct(args.jsonl, [args.input], "--jsonl")
+    check_model(args.tokenizer, "--tokenizer", tokenizer=True)
     with progress("split", unit="trajectories") as bar:
         s = split_trajectories(args.input, args.output, cfg, jsonl=args.jsonl, progress=bar.update)
     print(f"{s.used} of {s.trajectories} trajectories -> {s.examples} step examples "

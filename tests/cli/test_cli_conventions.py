@@ -40,6 +40,22 @@ def test_yaml_and_c_overrides_are_typed_by_the_config_fields(world, tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+def test_rlvr_suite_takes_suite_colon_split(tmp_path, capsys):
+    """`--data SUITE:split` (rlvr) and `--suite SUITE:split` (srl-then-rlvr) name tasks as everywhere else."""
+    assert main(["train", "--method", "rlvr", "--data", "pypi-mutants:test", "-o", str(tmp_path / "r"),
+                 "--print-config"]) == 0
+    cfg = json.loads(capsys.readouterr().out)
+    assert (cfg["data"], cfg["split"]) == ("pypi-mutants", "test")
+    steps = tmp_path / "steps"
+    from srl_agent.train.fixtures import step_dataset
+
+    step_dataset().save_to_disk(str(steps))
+    assert main(["train", "--method", "srl-then-rlvr", "--data", str(steps), "--suite", "pypi-mutants:test",
+                 "-o", str(tmp_path / "c"), "--print-config"]) == 0
+    cfg = json.loads(capsys.readouterr().out)
+    assert cfg["suite"] == "pypi-mutants" and cfg["rlvr"]["split"] == "test"
+
+
 def test_c_values_coerce_or_fail_naming_the_key():
     from srl_agent.errors import ConfigError
     from srl_agent.train.config import SRLConfig, load_config, parse_assignments

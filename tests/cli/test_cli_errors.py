@@ -97,6 +97,8 @@ MISSING = [
     ("eval-model-file", "eval --model {file} --tasks pypi-mutants -o {root}/out/e", 2, ["--model", "is a file"]),
     ("eval-model-folder", "eval --model {dir} --tasks pypi-mutants -o {root}/out/e", 2, ["--model", "holds no model"]),
     ("eval-steps-model-path", "eval-steps --model ./no/such/model --data {steps}", 2, ["--model", "no such model"]),
+    ("split-tokenizer-path", "traj split {traj} -o {root}/out/s --tokenizer /no/such/tokenizer", 2,
+     ["--tokenizer", "no such model folder"]),
     ("eval-unknown-ids", "eval --policy scripted --model {traj} --tasks pypi-mutants --instance-ids nope -o "
                          "{root}/out/e", 2, ["--instance-ids", "nope", "srl tasks list"]),
 ]
