@@ -20,6 +20,10 @@ class InputError(UsageError):
     """User-supplied data (a file, a record, a field) is malformed."""
 
 
+class NetworkError(SRLError, ConnectionError):
+    """A remote service (the Hugging Face Hub) cannot be reached and nothing cached stands in for it."""
+
+
 class DockerUnavailableError(SRLError, RuntimeError):
     """No Docker engine answers."""
 

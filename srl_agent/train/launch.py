@@ -85,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["train"]:  # `... -m srl_agent.train.launch train --method ...` reads as `srl train ...`
         argv = argv[1:]
     args = train_parser().parse_args(argv)
+    from srl_agent.cli_helpers import configure_output
+
+    configure_output(int(os.environ.get("SRL_VERBOSE", "0") or 0))  # as `srl train`; SRL_VERBOSE=1 is `srl -v`
     rank, size = world()
     try:
         from srl_agent.train import METHODS, run
