@@ -33,7 +33,7 @@ class Parser(argparse.ArgumentParser):
 def _bounds(lo, hi, *, strict: bool = False, what: str = "") -> str:
     """`1 or more`, `above 0`, `between 0 and 1`, with `what` explaining a special value."""
     if lo is not None and hi is not None:
-        text = f"{'above ' + str(lo) + ' and at most ' + str(hi) if strict else f'between {lo} and {hi}'}"
+        text = f"above {lo} and at most {hi}" if strict else f"between {lo} and {hi}"
     elif lo is not None:
         text = f"above {lo}" if strict else f"{lo} or more"
     else:
@@ -163,7 +163,6 @@ def _arg_type(check: Callable[[str], str | None], name: str) -> Callable[[str], 
 
 input_file = _arg_type(lambda t: input_problem(t), "file")
 input_path = _arg_type(lambda t: input_problem(t, kind="any"), "path")
-input_folder = _arg_type(lambda t: input_problem(t, kind="folder"), "folder")
 text_file = _arg_type(lambda t: input_problem(t, text=True), "text file")
 output_file = _arg_type(lambda t: output_problem(t), "output file")
 output_dir = _arg_type(lambda t: output_problem(t, kind="folder"), "output folder")
