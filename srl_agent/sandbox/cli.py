@@ -69,7 +69,7 @@ def _check_image(name: str) -> None:
     try:
         docker_client().images.get(name)
     except docker.errors.ImageNotFound:
-        raise UsageError(f"IMAGE {name}: no such image here; `srl env setup` prints the base image's name, "
+        raise UsageError(f"IMAGE {name}: image not found here; `srl env setup` prints the base image's name, "
                          "`docker images` lists the others") from None
     except docker.errors.APIError:
         pass  # let the sandbox report what the engine says

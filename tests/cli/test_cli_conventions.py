@@ -200,7 +200,7 @@ def test_closed_pipe_exits_quietly(argv, world):
 @pytest.mark.docker
 def test_unknown_image_is_a_usage_error(docker_engine, capsys):
     assert main(["env", "run", "srl-agent-no-such-image:x", "--", "true"]) == 2
-    assert "no such image here" in capsys.readouterr().err
+    assert "IMAGE srl-agent-no-such-image:x: image not found here" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------------------------- task names
