@@ -8,7 +8,7 @@ import os
 import sys
 
 from srl_agent import __version__
-from srl_agent.cli_helpers import Parser, configure_output
+from srl_agent.cli_helpers import Parser, output_settings
 from srl_agent.errors import SRLError, UsageError
 
 USAGE_EXIT, FAILURE_EXIT, INTERRUPT_EXIT, PIPE_EXIT = 2, 1, 130, 141
@@ -50,7 +50,8 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"srl-agent {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="show the libraries' warnings (-vv: also their info logs) and tracebacks of failures")
-    parser.add_argument("-q", "--quiet", action="count", default=0, help="only warnings and errors")
+    parser.add_argument("-q", "--quiet", action="count", default=0,
+                        help="only results, warnings and errors (no progress bars or lines)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     wanted = next((a for a in argv if not a.startswith("-")), None)
     registered: set[str] = set()
@@ -101,12 +102,12 @@ def main(argv: list[str] | None = None) -> int:
         parser = build_parser(argv)
         args = parser.parse_args(argv)
         prog, verbose = args.prog, args.verbose - args.quiet
-        configure_output(verbose)
         if not getattr(args, "func", None):
             parser.print_help()
             return 0 if not argv else USAGE_EXIT
-        code = int(args.func(args) or 0)
-        sys.stdout.flush()  # inside the try: a closed pipe is then caught here, not at interpreter exit
+        with output_settings(verbose):
+            code = int(args.func(args) or 0)
+            sys.stdout.flush()  # inside the try: a closed pipe is then caught here, not at interpreter exit
         return code
     except SystemExit as exc:  # argparse: --help, --version, usage errors
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else USAGE_EXIT)

@@ -9,12 +9,13 @@ while parsing); the command creates its outputs when it runs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from srl_agent.errors import UsageError
 from srl_agent.jsonio import binary_kind
@@ -259,9 +260,14 @@ def add_split_arg(p: argparse.ArgumentParser, flag: str = "--tasks") -> None:
 THIRD_PARTY = r"(transformers|trl|datasets|accelerate|peft|torch|huggingface_hub|tokenizers|ray)(\.|$)"
 
 
-def configure_output(verbosity: int) -> None:
+_OUTPUT_ENV = ("TRANSFORMERS_VERBOSITY", "DATASETS_VERBOSITY", "HF_HUB_VERBOSITY", "SRL_PROGRESS",
+               "HF_HUB_DISABLE_PROGRESS_BARS", "HF_DATASETS_DISABLE_PROGRESS_BARS", "TRL_EXPERIMENTAL_SILENCE")
+
+
+def configure_output(verbosity: int):
     """Quiet by default: third-party deprecation warnings, info logs and load/save bars are hidden; `-v` brings
-    their warnings back, `-vv` their info logs; `-q` keeps only warnings and errors of srl itself."""
+    their warnings back, `-vv` their info logs; `-q` keeps only warnings and errors of srl itself (no progress).
+    Environment settings the user made win. Returns the log handler it added (None when one was there)."""
     import logging
     import sys
     import warnings
@@ -269,6 +275,8 @@ def configure_output(verbosity: int) -> None:
     level = {0: "error", 1: "warning"}.get(verbosity, "info") if verbosity >= 0 else "error"
     for var in ("TRANSFORMERS_VERBOSITY", "DATASETS_VERBOSITY", "HF_HUB_VERBOSITY"):
         os.environ.setdefault(var, level)
+    if verbosity < 0:
+        os.environ.setdefault("SRL_PROGRESS", "off")  # -q: no bars and no progress lines either
     if verbosity <= 0:
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
@@ -277,9 +285,35 @@ def configure_output(verbosity: int) -> None:
             warnings.filterwarnings("ignore", category=category, module=THIRD_PARTY)
         warnings.filterwarnings("ignore", category=FutureWarning)  # often attributed to the caller's module
     ours = logging.getLogger("srl_agent")
-    if not ours.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        ours.addHandler(handler)
-        ours.propagate = False
     ours.setLevel(logging.WARNING if verbosity < 0 else logging.DEBUG if verbosity >= 2 else logging.INFO)
+    if ours.handlers:
+        return None
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    ours.addHandler(handler)
+    return handler
+
+
+@contextlib.contextmanager
+def output_settings(verbosity: int) -> Iterator[None]:
+    """configure_output for the length of one command, undone afterwards (so that `main()` called in-process, as
+    the tests and `srl demo` do, leaves the process as it found it)."""
+    import logging
+    import warnings
+
+    saved = {k: os.environ.get(k) for k in _OUTPUT_ENV}
+    ours = logging.getLogger("srl_agent")
+    level = ours.level
+    with warnings.catch_warnings():
+        handler = configure_output(verbosity)
+        try:
+            yield
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            if handler is not None:
+                ours.removeHandler(handler)
+            ours.setLevel(level)

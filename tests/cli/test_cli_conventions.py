@@ -134,9 +134,14 @@ def test_third_party_warnings_hidden_by_default_and_back_with_v():
 
 
 def test_verbose_flag_is_on_the_top_level_parser(capsys):
+    import warnings
+
+    env, filters = dict(os.environ), list(warnings.filters)
     assert main(["-v", "tasks", "list", "pypi-mutants:test"]) == 0
     assert main(["-q", "tasks", "list", "pypi-mutants:test"]) == 0
     assert "21 tasks (test: 21)" in capsys.readouterr().out
+    # in-process (tests, `srl demo`'s stages) main() leaves the process as it found it
+    assert dict(os.environ) == env and list(warnings.filters) == filters
 
 
 def test_progress_prints_plain_lines_in_a_log(world, tmp_path):
