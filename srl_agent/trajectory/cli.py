@@ -170,6 +170,17 @@ def _suite_tasks(args):
     return suite, load_suite(suite, split=split)
 
 
+def _count_records(path: str) -> int | None:
+    """Non-empty lines of a JSONL file (.gz too): the total a progress line shows; None when unreadable."""
+    import gzip
+
+    try:
+        with (gzip.open if path.endswith(".gz") else open)(path, "rb") as fh:
+            return sum(1 for line in fh if line.strip())
+    except (OSError, EOFError):
+        return None
+
+
 def cmd_replay(args) -> int:
     from srl_agent.trajectory.replay import replay_file
 
@@ -178,7 +189,7 @@ def cmd_replay(args) -> int:
     if args.keep_resolved and Path(args.keep_resolved).resolve() == Path(args.output).resolve():
         raise UsageError(f"--keep-resolved {args.keep_resolved}: is the -o report file too; give another file")
     suite, tasks = _suite_tasks(args)
-    with progress("replay", unit="traj") as bar:
+    with progress("replay", total=_count_records(args.file), unit="traj") as bar:
         s = replay_file(args.file, tasks, args.output, suite_name=f"suite {suite!r}", keep_resolved=args.keep_resolved,
                         workers=args.workers, step_timeout=args.step_timeout, grade_timeout=args.grade_timeout,
                         progress=bar.update)
