@@ -18,7 +18,7 @@ RESOLVED_BY_CONSTRUCTION = ("swe-smith",)
 def reason_key(field_: str, reason: str) -> str:
     """Rejection reasons grouped across records: indices and numbers folded, long texts cut."""
     where = re.sub(r"\[\d+\]", "[]", field_)
-    return f"{where}: {re.sub(r'[0-9]+', 'N', reason)[:120]}"
+    return f"{where}: {re.sub(r'(?<![A-Za-z-])[0-9]+', 'N', reason)[:120]}"  # counts go, names like UTF-8 stay
 
 
 @dataclass

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlparse
 
-from srl_agent.errors import InputError
+from srl_agent.errors import InputError, NetworkError
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def open_dataset(src: str, split: str | None) -> Any:
         ok, why = hub_reachable()
         if not ok:
             if not _cached(src):
-                raise InputError(_no_network_message(src, why, split))
+                raise NetworkError(_no_network_message(src, why, split))
             log.info("%s: the Hub is not reachable (%s); using the cached copy", src, why)
             with _offline():
                 return _load(src, split, streaming=False)

@@ -158,8 +158,8 @@ def import_trajectories(sources: Iterable[str], output: str | Path, *, fmt: str 
     output.parent.mkdir(parents=True, exist_ok=True)
     files = input_units(list(sources), split)
     if not files:
-        raise InputError("no input files found (expected .json, .jsonl, .traj, .parquet, .arrow, .gz, a saved "
-                         "dataset folder or a dataset id)")
+        raise InputError(f"{', '.join(map(str, sources))}: no trajectory files there (expected .json, .jsonl, .traj, "
+                         ".parquet, .arrow, .gz, a saved dataset folder or a dataset id)")
     workers = workers or default_workers()
     units = plan_units(files, UNIT_BYTES if workers > 1 else 1 << 62)
     summary = ImportSummary(output=str(output), rejects=str(rejects_path(output)))

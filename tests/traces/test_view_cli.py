@@ -129,25 +129,27 @@ def test_limit_says_what_it_left_out(tmp_path):
 
 
 def test_user_mistakes_are_one_line_errors(tmp_path, capsys):
+    from srl_agent.traces.cli import load_report
+
     with pytest.raises(InputError, match="srl eval"):
-        view_cli(["traces", "view", str(tmp_path / "missing"), "-o", str(tmp_path / "x.html")])
+        load_report(tmp_path / "missing")
     png = tmp_path / "picture.json"
     png.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
     empty = tmp_path / "empty"
     empty.mkdir()
     trajectory_file(tmp_path / "ok.jsonl")
     cases = [
-        ([str(tmp_path / "missing")], "no such file or directory"),
+        ([str(tmp_path / "missing")], "no such file or folder"),
         ([str(png)], "nothing to show: no record imports as a trajectory (picture.json#0: bytes at offset 0"),
-        ([str(empty)], "no input files found"),
-        ([str(tmp_path / "ok.jsonl"), "-o", str(tmp_path)], "is a directory; give a file name"),
-        ([str(tmp_path / "ok.jsonl"), "-o", str(png / "x.html")], "cannot create the folder"),
-        ([str(tmp_path / "ok.jsonl"), "--limit", "-1"], "--limit must be >= 0"),
+        ([str(empty)], "no trajectory files there"),
+        ([str(tmp_path / "ok.jsonl"), "-o", str(tmp_path)], "is a folder; give a file name"),
+        ([str(tmp_path / "ok.jsonl"), "-o", str(png / "x.html")], "is a file, so no folder can be made under it"),
+        ([str(tmp_path / "ok.jsonl"), "--limit", "-1"], "argument --limit: must be 0 or more"),
         ([str(tmp_path / "ok.jsonl"), "--expert", str(tmp_path / "nope.jsonl")], "--expert"),
     ]
     for argv, message in cases:
         if "-o" not in argv:
             argv = argv + ["-o", str(tmp_path / "out.html")]
-        assert main(["traces", "view", *argv]) == 1, argv
+        assert main(["traces", "view", *argv]) == 2, argv
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, (argv, err)

@@ -88,8 +88,10 @@ def test_parquet_shard_is_streamed(rows, tmp_path, no_hub):
 
 
 def test_hub_id_without_network_fails_fast_in_one_line(no_hub):
+    from srl_agent.errors import NetworkError  # a failure (exit 1), not a usage error
+
     t0 = time.perf_counter()
-    with pytest.raises(InputError) as exc:
+    with pytest.raises(NetworkError) as exc:
         list(hub.dataset_rows(HUB_ID, "xml"))
     assert time.perf_counter() - t0 < 10  # not datasets' ~25 s of retries
     msg = str(exc.value)
