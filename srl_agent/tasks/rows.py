@@ -104,7 +104,7 @@ def _reverse_line(line: str) -> str:
     return line
 
 
-def test_files(tests: Iterable[str]) -> list[str]:
+def node_id_files(tests: Iterable[str]) -> list[str]:
     """The files of pytest node ids, in first-seen order."""
     seen: dict[str, None] = {}
     for t in tests:
@@ -118,11 +118,11 @@ def derived_test_command(f2p: list[str], p2p: list[str], *, conda: bool = True) 
     tests = f2p + p2p
     if not tests or not all(_NODE_ID.match(t) for t in tests):
         return ""
-    cmd = f"{DERIVED_PYTEST} {' '.join(shlex.quote(f) for f in test_files(tests))}"
+    cmd = f"{DERIVED_PYTEST} {' '.join(shlex.quote(f) for f in node_id_files(tests))}"
     return f"{CONDA} && {cmd}" if conda else cmd
 
 
-def test_command_of(eval_script: str) -> str:
+def eval_command(eval_script: str) -> str:
     """The part of a 5.x eval script a grader that handles test files itself runs: the environment lines before
     the start marker (source, conda activate, export, cd) and the command lines between the markers."""
     env, cmd, inside = [], [], False
@@ -189,8 +189,14 @@ def _hf_rows(name: str, **kw) -> list[dict]:
                          "give the file") from None
 
 
-def json_list(value) -> list:
-    return json.loads(value) if isinstance(value, str) else list(value or [])
+def json_list(value, name: str) -> list:
+    """A test list given as a list or as a JSON string (the Hub's form)."""
+    if not isinstance(value, str):
+        return list(value or [])
+    try:
+        return json.loads(value) if value.strip() else []
+    except json.JSONDecodeError as exc:
+        raise InputError(f"field {name!r}: not a JSON list ({exc.msg})") from None
 
 
 # Row columns that become Task fields under another name; everything else unknown goes to Task.extra.
@@ -207,8 +213,8 @@ def published_fields(row: dict, dataset: str | None, known: set[str]) -> tuple[d
     extra = dict(row.get("extra") or {})
     extra.update({k: v for k, v in row.items() if k not in known and k not in _RENAMED})
     extra["dataset"] = dataset
-    f2p = json_list(row.get("FAIL_TO_PASS", row.get("fail_to_pass")))
-    p2p = json_list(row.get("PASS_TO_PASS", row.get("pass_to_pass")))
+    f2p = json_list(row.get("FAIL_TO_PASS", row.get("fail_to_pass")), "FAIL_TO_PASS")
+    p2p = json_list(row.get("PASS_TO_PASS", row.get("pass_to_pass")), "PASS_TO_PASS")
     patch = row.get("patch") if isinstance(row.get("patch"), str) else None
     image = row.get("image") or row.get("image_name") or row.get("docker_image")
     if dataset == "swe-smith":
@@ -223,10 +229,38 @@ def published_fields(row: dict, dataset: str | None, known: set[str]) -> tuple[d
     extra["image_source"] = "row" if image else f"{dataset} naming convention"
     script = row.get("eval_script")
     if isinstance(script, str) and script.strip():
-        kw["test_command"] = test_command_of(script)
-        extra["test_command_source"] = "eval_script"
+        kw["test_command"] = eval_command(script)
+        extra["test_command_source"] = "from the row's eval_script"
     elif not isinstance(row.get("test_command"), str):
         kw["test_command"] = derived_test_command(f2p, p2p)
-        extra["test_command_source"] = "derived from the test ids" if kw["test_command"] else "none"
+        extra["test_command_source"] = ("derived from the test ids" if kw["test_command"]
+                                        else "none (the test ids are not pytest node ids)")
     kw.setdefault("log_parser", "parse_log_pytest")
     return kw, extra
+
+
+def load_tasks(source: str | Path, *, dataset: str | None = None, split: str | None = None,
+               rejected: list[str] | None = None):
+    """Tasks from a bundled suite (name or folder) or from published rows (see read_rows). A row that does not
+    load is skipped with a one-line reason appended to `rejected`; no task at all is an error."""
+    from srl_agent.task import Task
+    from srl_agent.tasks.suite import TASKS_FILE, load_suite, suites_root
+
+    p = Path(source)
+    if (p.is_dir() and (p / TASKS_FILE).is_file()) or (not p.exists() and (suites_root() / str(source)).is_dir()):
+        return load_suite(source, split=split)
+    tasks, bad = [], []
+    for i, row in enumerate(read_rows(source)):
+        try:
+            tasks.append(Task.from_row(row, dataset))
+        except InputError as exc:
+            bad.append(f"{source} record #{i + 1} ({row.get('instance_id', '?')}): {exc}")
+    if rejected is not None:
+        rejected.extend(bad)
+    if not tasks:
+        raise InputError(f"{source}: no task loaded ({len(bad)} rejected{': ' + bad[0] if bad else ''})")
+    if split is not None:
+        tasks = [t for t in tasks if (t.split or "test") == split]
+        if not tasks:
+            raise InputError(f"{source}: no task in split {split!r}")
+    return tasks

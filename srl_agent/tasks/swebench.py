@@ -25,7 +25,7 @@ from swebench.types import TestSpec
 
 from srl_agent.errors import InputError, SRLError
 from srl_agent.task import Task
-from srl_agent.tasks.rows import image_candidates, test_files
+from srl_agent.tasks.rows import image_candidates, node_id_files
 
 log = logging.getLogger(__name__)
 INSTANCE_KEYS = ("instance_id", "repo", "base_commit", "version", "image", "eval_script", "log_parser", "eval_type",
@@ -63,7 +63,7 @@ def restored_files(task: Task) -> list[str]:
     if task.test_patch:
         for f in PatchSet(task.test_patch):
             (added.add(f.path) if f.is_added_file else modified.append(f.path))
-    files = modified + [f for f in test_files(task.fail_to_pass + task.pass_to_pass) if f not in added]
+    files = modified + [f for f in node_id_files(task.fail_to_pass + task.pass_to_pass) if f not in added]
     return list(dict.fromkeys(files))
 
 
@@ -104,7 +104,7 @@ def to_instance(task: Task, image: str | None = None) -> dict:
     return inst
 
 
-def test_spec(task: Task, image: str | None = None) -> TestSpec:
+def swebench_spec(task: Task, image: str | None = None) -> TestSpec:
     """swebench's own TestSpec for the task."""
     return make_test_spec(to_instance(task, image))
 
