@@ -22,9 +22,6 @@ import shlex
 from pathlib import Path
 from typing import Iterable
 
-from swebench.harness.constants import END_TEST_OUTPUT, START_TEST_OUTPUT
-from swebench.task.checks import expected_image
-
 from srl_agent.errors import InputError
 
 DATASETS = ("swe-bench", "swe-gym", "swe-smith")
@@ -39,6 +36,8 @@ _ENV_LINE = re.compile(r"^(source |conda activate |export |cd |\. )")
 
 def swebench_image(instance_id: str) -> str:
     """SWE-bench's published image for an instance (swebench's own naming function)."""
+    from swebench.task.checks import expected_image
+
     return expected_image(instance_id)
 
 
@@ -125,6 +124,8 @@ def derived_test_command(f2p: list[str], p2p: list[str], *, conda: bool = True) 
 def eval_command(eval_script: str) -> str:
     """The part of a 5.x eval script a grader that handles test files itself runs: the environment lines before
     the start marker (source, conda activate, export, cd) and the command lines between the markers."""
+    from swebench.harness.constants import END_TEST_OUTPUT, START_TEST_OUTPUT
+
     env, cmd, inside = [], [], False
     for line in eval_script.splitlines():
         if START_TEST_OUTPUT in line:
