@@ -62,7 +62,7 @@ def parse_edits(text: str) -> ParsedEdits:
     if not think:
         raise EditFormatError("the <think> block is empty")
     solution = text.split(SOLUTION, 1)[1].split(SOLUTION_END, 1)[0]
-    edits = tuple(Edit(p.strip(), s, r) for p, s, r in _BLOCK.findall(solution))
+    edits = tuple(Edit(p, s, r) for p, s, r in _BLOCK.findall(solution))
     if not edits:
         raise EditFormatError("no search/replace block in <solution> (```lang, ### path, <<<<<<< SEARCH, "
                               "=======, >>>>>>> REPLACE, ```)")
@@ -169,8 +169,14 @@ def patched_contents(files: dict[str, str], patch: str) -> dict[str, str]:
             start = max(h.source_start - 1, 0) if h.source_length else h.source_start
             result += lines[pos:start]
             pos = start
+            last = None
             for ln in h:
                 text = ln.value
+                if ln.line_type == "\\":  # "\ No newline at end of file" ends the line before it
+                    if last in ("context", "added") and result:
+                        result[-1] = result[-1].rstrip("\n")
+                    continue
+                last = "context" if ln.is_context else "added" if ln.is_added else "removed"
                 if ln.is_context or ln.is_removed:
                     if pos >= len(lines) or lines[pos].rstrip("\n") != text.rstrip("\n"):
                         raise EditFormatError(f"{path}: the patch does not match the file at line {pos + 1}")
