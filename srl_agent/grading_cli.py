@@ -138,15 +138,39 @@ def grade_predictions(preds: list[Prediction], tasks: list[Task], run_dir: Path,
     return reports
 
 
+def grade_with_swebench(preds: list[Prediction], tasks: list[Task], run_dir: Path, *, workers: int = 2,
+                        timeout: float = 900.0, image_of=None) -> dict[str, GradeReport]:
+    """Like grade_predictions, with swebench's own harness as the judge (srl_agent/tasks/swebench_judge.py);
+    its logs stay under run_dir/swebench, and each grade is saved in our layout too."""
+    from srl_agent.tasks.swebench_judge import run_swebench
+
+    reports = {p.instance_id: r for p in preds if (r := load_done(run_dir, p)) is not None}
+    todo = [p for p in preds if p.instance_id not in reports]
+    if todo:
+        graded = run_swebench(todo, tasks, run_dir / "swebench", workers=workers, timeout=timeout, image_of=image_of)
+        for p in todo:
+            save(run_dir, p, graded[p.instance_id])
+            reports[p.instance_id] = graded[p.instance_id]
+    return reports
+
+
 def _grade(args: argparse.Namespace) -> int:
-    from srl_agent.tasks import load_suite
+    from srl_agent.tasks.rows import load_tasks
+    from srl_agent.tasks.swebench import ensure_images
 
     preds = read_predictions(Path(args.predictions))
-    tasks = load_suite(args.tasks)
+    tasks = load_tasks(args.tasks, dataset=args.dataset)
+    wanted = {p.instance_id for p in preds}
+    found = ensure_images([t for t in tasks if t.instance_id in wanted])
+    for t in tasks:
+        t.image = found.get(t.instance_id, t.image)
     out = Path(args.output)
     run_dir = Path(args.run_dir) if args.run_dir else out.with_name(out.stem + "_logs")
-    reports = grade_predictions(preds, tasks, run_dir, workers=args.workers, timeout=args.timeout,
-                                progress=not args.quiet)
+    if args.judge == "swebench":
+        reports = grade_with_swebench(preds, tasks, run_dir, workers=args.workers, timeout=args.timeout)
+    else:
+        reports = grade_predictions(preds, tasks, run_dir, workers=args.workers, timeout=args.timeout,
+                                    progress=not args.quiet)
     report = run_report(tasks, preds, reports)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
@@ -162,7 +186,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "FAIL_TO_PASS and PASS_TO_PASS tests, and write a SWE-bench-style report. "
                                    "Instances already graded in the log folder are skipped (rerun to resume).")
     p.add_argument("predictions", help="JSON or JSONL with instance_id, model_name_or_path, model_patch")
-    p.add_argument("--tasks", default="pypi-mutants", help="suite name, folder or tasks file (default: pypi-mutants)")
+    p.add_argument("--tasks", default="pypi-mutants",
+                   help="suite name, folder or tasks file, or published rows: a JSON/JSONL file, a swebench task "
+                        "repo, a Hugging Face id (default: pypi-mutants)")
+    p.add_argument("--dataset", choices=("swe-bench", "swe-gym", "swe-smith"), default=None,
+                   help="conventions of published rows when they cannot tell (SWE-Gym rows look like SWE-bench's)")
+    p.add_argument("--judge", choices=("srl", "swebench"), default="srl",
+                   help="srl: the project's grader (default); swebench: swebench's own run_evaluation on the tasks "
+                        "exported as 5.x instances (its logs under RUN_DIR/swebench)")
     p.add_argument("-o", "--output", required=True, help="where to write the run report (JSON)")
     p.add_argument("--run-dir", default=None,
                    help="per-instance logs and reports (default: <OUTPUT stem>_logs beside the report)")

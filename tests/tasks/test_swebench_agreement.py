@@ -1,0 +1,117 @@
+"""swebench's own harness and `srl grade` agree: the bundled suite exported as swebench 5.x instances, the same
+predictions (gold, empty, a wrong patch that applies, a patch that does not apply) for tasks of every bundled
+package, graded by swebench's run_evaluation (offline, its own containers) and by the project; same verdict each.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from pathlib import Path
+
+import pytest
+from swebench.harness.utils import make_test_spec
+
+from srl_agent.grading_cli import Prediction, grade_predictions, grade_with_swebench, run_report
+from srl_agent.task import Task
+from srl_agent.tasks import load_suite
+from srl_agent.tasks.suite import load_recipe
+from srl_agent.tasks.validate import sample_per_package
+
+PER_PACKAGE = 2
+
+
+def start_state_image(task: Task) -> str:
+    """The task's start-state image: the suite's task image where the tasks package builds one (the bug in the
+    image), else, on a checkout without task images, a thin layer with the bug applied and folded into the
+    commit, built here."""
+    from srl_agent.tasks import images
+    from srl_agent.tasks.runtime import resolve_image
+
+    if hasattr(images, "build_task_image"):
+        return resolve_image(task)
+    from srl_agent.sandbox.images import build_layer, image_exists
+
+    base = resolve_image(task)
+    tag = f"srl-agent-test-start:{task.instance_id.lower()}-" + hashlib.sha256(
+        f"{base}\n{task.extra['bug_patch']}".encode()).hexdigest()[:10]
+    if not image_exists(tag):
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "bug.patch").write_text(task.extra["bug_patch"])
+            (Path(tmp) / "Dockerfile").write_text(
+                "ARG BASE\nFROM ${BASE}\nCOPY --chown=1000:1000 bug.patch /tmp/bug.patch\n"
+                "RUN git apply /tmp/bug.patch && rm /tmp/bug.patch && git add -A && git commit -q --amend --no-edit\n")
+            build_layer(tag, Path(tmp), build_args={"BASE": base})
+    return tag
+
+
+def wrong_patch(task: Task) -> str:
+    """A patch that applies and leaves the bug in place: a comment after the lines the bug changed (their
+    start-state text is the bug patch's new side)."""
+    from unidiff import PatchSet
+
+    pf = PatchSet(task.extra["bug_patch"])[0]
+    hunk = pf[0]
+    lines = [ln.value for ln in hunk if not ln.is_removed]
+    body = "".join(" " + v for v in lines) + "+# not a fix\n"
+    return (f"diff --git a/{pf.path} b/{pf.path}\n--- a/{pf.path}\n+++ b/{pf.path}\n"
+            f"@@ -{hunk.target_start},{len(lines)} +{hunk.target_start},{len(lines) + 1} @@\n{body}")
+
+
+def broken_patch(task: Task) -> str:
+    """A patch whose context is not in the file: it does not apply."""
+    path = task.extra["mutation"]["path"]
+    return (f"diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n@@ -1,2 +1,2 @@\n-no such line here\n"
+            f"+nor here\n context that is not there\n")
+
+
+KINDS = {"gold": lambda t: t.gold_patch, "empty": lambda t: "", "wrong": wrong_patch, "broken": broken_patch}
+
+
+@pytest.fixture(scope="module")
+def tasks(request) -> list[Task]:
+    request.getfixturevalue("base_image")
+    picked = sample_per_package(load_suite("pypi-mutants"), PER_PACKAGE, seed=3)
+    assert {t.extra["package"] for t in picked} == {p.name for p in load_recipe("pypi-mutants").packages}
+    return picked
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_swebench_harness_and_srl_grade_agree_on_every_prediction(tasks, tmp_path):
+    verdicts: dict[tuple[str, str], tuple[bool, bool]] = {}
+    for kind, make in KINDS.items():
+        preds = [Prediction(t.instance_id, kind, make(t)) for t in tasks]
+        ours = grade_predictions(preds, tasks, tmp_path / kind / "srl", workers=2, progress=False)
+        theirs = grade_with_swebench(preds, tasks, tmp_path / kind / "swebench", workers=2,
+                                     image_of=start_state_image)
+        for t in tasks:
+            verdicts[(kind, t.instance_id)] = (ours[t.instance_id].resolved, theirs[t.instance_id].resolved)
+            assert ours[t.instance_id].status != "ERROR" and theirs[t.instance_id].status != "ERROR", (
+                kind, t.instance_id, ours[t.instance_id].infra_error, theirs[t.instance_id].infra_error)
+        assert run_report(tasks, preds, theirs)["resolved_ids"] == run_report(tasks, preds, ours)["resolved_ids"]
+    disagree = {k: v for k, v in verdicts.items() if v[0] != v[1]}
+    assert not disagree, disagree
+    assert all(verdicts[("gold", t.instance_id)] == (True, True) for t in tasks)
+    assert not any(verdicts[(k, t.instance_id)][1] for k in ("empty", "wrong", "broken") for t in tasks)
+    # swebench ran every non-empty prediction itself: its per-instance reports are there
+    for t in tasks:
+        report = (tmp_path / "gold" / "swebench" / "swebench" / "logs" / "run_evaluation" / "srl" / "gold"
+                  / t.instance_id / "report.json")
+        assert json.loads(report.read_text())[t.instance_id]["resolved"] is True
+
+
+@pytest.mark.docker
+def test_srl_tasks_export_writes_instances_swebench_reads(tasks, tmp_path, capsys):
+    from srl_agent.cli import main
+
+    ids = ",".join(t.instance_id for t in tasks[:2])
+    assert main(["tasks", "export", "pypi-mutants", "--instance-ids", ids, "-o", str(tmp_path / "i.jsonl")]) == 0
+    assert "wrote 2 swebench instances" in capsys.readouterr().out
+    rows = [json.loads(line) for line in (tmp_path / "i.jsonl").read_text().splitlines()]
+    for row, t in zip(rows, tasks[:2]):
+        spec = make_test_spec(row)
+        assert spec.instance_id == t.instance_id and spec.FAIL_TO_PASS == t.fail_to_pass
+        assert spec.log_parser == "parse_log_pytest" and spec.eval_type == "pass_and_fail"
+        assert row["patch"] == t.gold_patch and t.test_command in spec.eval_script
