@@ -70,6 +70,9 @@ def _eval(args: argparse.Namespace) -> int:
         from srl_agent.eval_modes.cli import run_edit_mode
 
         return run_edit_mode(args, tasks)
+    if args.judge != "srl":
+        raise ConfigError("--judge swebench is for --mode oracle-files / agentless; grade an agent run's "
+                          "predictions.jsonl with `srl grade --judge swebench`")
     if args.samples > 1 and args.temperature == 0 and args.policy != "scripted":
         print("note: --samples > 1 with greedy decoding repeats the same episode; set --temperature", file=sys.stderr)
     agent = AgentConfig(max_steps=args.max_steps, max_prompt_tokens=args.max_prompt_tokens,
@@ -159,6 +162,9 @@ def _register_eval(sub) -> None:
                    help="agent: the student acts in a container step by step (default); oracle-files: the issue "
                         "and the gold files' contents in, SWE-RL search/replace edits out; agentless: localise "
                         "files from the repository listing, then the oracle-files edit step on them")
+    p.add_argument("--judge", choices=("srl", "swebench"), default="srl",
+                   help="edit modes: grade each patch with the project's grader (default) or all of them at the end "
+                        "with swebench's own harness")
     p.add_argument("--max-files", type=int, default=3, help="agentless: localised files the edit step sees "
                                                             "(default: 3)")
     p.add_argument("-o", "--output", required=True, help="run directory (resumes when it exists), e.g. runs/ID")

@@ -48,10 +48,23 @@ def run_edit_mode(args: argparse.Namespace, tasks: list[Task]) -> int:
     else:
         step = agentless_step(AgentlessConfig(max_files=args.max_files, max_prompt_tokens=args.max_prompt_tokens))
     record = {"model": args.model, "policy": args.policy, "tasks": args.tasks, "temperature": args.temperature,
-              "max_new_tokens": args.max_new_tokens, "max_files": args.max_files if args.mode == "agentless" else None}
-    summary = evaluate_edits(tasks, policy, args.output, step, mode=args.mode, workers=args.workers, record=record)
+              "max_new_tokens": args.max_new_tokens, "judge": args.judge, "max_files": args.max_files if args.mode == "agentless" else None}
+    summary = evaluate_edits(tasks, policy, args.output, step, mode=args.mode, workers=args.workers, record=record,
+                             batch_grader=swebench_batch_grader(Path(args.output), args.model, args.workers)
+                             if args.judge == "swebench" else None)
     print_edit_summary(summary, Path(args.output))
     return 0
+
+
+def swebench_batch_grader(run_dir: Path, model: str, workers: int):
+    """Grade a run's patches with swebench's own harness (its logs under RUN/swebench-judge)."""
+    from srl_agent.grading_cli import Prediction, grade_with_swebench
+
+    def grade(tasks: list[Task], patches: dict[str, str]):
+        preds = [Prediction(t.instance_id, model, patches[t.instance_id]) for t in tasks]
+        return grade_with_swebench(preds, tasks, run_dir / "swebench-judge", workers=workers)
+
+    return grade
 
 
 def print_edit_summary(s: dict, run_dir: Path) -> None:

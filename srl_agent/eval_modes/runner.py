@@ -53,6 +53,12 @@ class EditResult:
         return {"schema": RESULT_SCHEMA, **asdict(self), "resolved": self.resolved}
 
 
+def _set_grade(result: EditResult, report) -> None:
+    result.grade = report.to_dict()
+    if report.status == "ERROR":
+        result.status, result.error = "error", report.infra_error
+
+
 # A mode's step: (task, its policy for this episode, a sandbox at the start state) -> result with a patch.
 Step = Callable[[Task, Policy, object], EditResult]
 
@@ -89,8 +95,10 @@ def _write(path: Path, data: dict) -> None:
     tmp.replace(path)
 
 
-def run_task(task: Task, policy: Policy, step: Step, *, sandbox_factory: Callable, grader: Callable) -> EditResult:
-    """The mode's step in a start-state sandbox (closed before grading), then the patch graded on its own."""
+def run_task(task: Task, policy: Policy, step: Step, *, sandbox_factory: Callable,
+             grader: Callable | None) -> EditResult:
+    """The mode's step in a start-state sandbox (closed before grading), then the patch graded on its own
+    (grader None: left for a batch grader)."""
     t0 = time.perf_counter()
     try:
         with sandbox_factory(task) as sb:
@@ -99,19 +107,20 @@ def run_task(task: Task, policy: Policy, step: Step, *, sandbox_factory: Callabl
         raise
     except SRLError as exc:
         result = EditResult(task.instance_id, "?", status="error", error=f"{type(exc).__name__}: {exc}")
-    if result.status == "graded" and result.patch.strip():
-        report = grader(task, result.patch)
-        result.grade = report.to_dict()
-        if report.status == "ERROR":
-            result.status, result.error = "error", report.infra_error
+    if grader is not None and result.status == "graded" and result.patch.strip():
+        _set_grade(result, grader(task, result.patch))
     result.seconds = time.perf_counter() - t0
     return result
 
 
 def evaluate_edits(tasks: Sequence[Task], policy: Policy, run_dir: str | Path, step: Step, *, mode: str,
                    workers: int = 1, sandbox_factory: Callable | None = None, grader: Callable | None = None,
-                   record: dict | None = None, progress: bool = True) -> dict:
-    """Every task not yet done: step, grade, write result.json; then summary.json and predictions.jsonl."""
+                   batch_grader: Callable | None = None, record: dict | None = None, progress: bool = True) -> dict:
+    """Every task not yet done: step, grade, write result.json; then summary.json and predictions.jsonl.
+
+    `grader(task, patch)` grades each patch as it comes (default: srl_agent.grading.grade_patch, a fresh
+    container); `batch_grader(tasks, {instance_id: patch})` -> {instance_id: GradeReport} instead grades all
+    the run's ungraded patches at the end (how swebench's harness judges)."""
     if workers < 1:
         raise ConfigError("--workers must be >= 1")
     if len({t.instance_id for t in tasks}) != len(tasks):
@@ -120,7 +129,7 @@ def evaluate_edits(tasks: Sequence[Task], policy: Policy, run_dir: str | Path, s
     _check_config(run_dir, {"mode": mode, **(record or {})})
     if sandbox_factory is None:
         from srl_agent.tasks import task_sandbox as sandbox_factory
-    if grader is None:
+    if grader is None and batch_grader is None:
         from srl_agent.grading import grade_patch as grader
     todo = [t for t in tasks if not _done(result_path(run_dir, t.instance_id))]
     from tqdm.auto import tqdm
@@ -141,11 +150,28 @@ def evaluate_edits(tasks: Sequence[Task], policy: Policy, run_dir: str | Path, s
         for fut in as_completed([pool.submit(one, t) for t in todo]):
             fut.result()
     bar.close()
+    if batch_grader is not None:
+        _grade_pending(run_dir, tasks, batch_grader)
     model = (record or {}).get("model", getattr(policy, "name", ""))
     summary = summarize(run_dir, [t.instance_id for t in tasks], mode=mode, model=model)
     _write(run_dir / "summary.json", summary)
     write_predictions(run_dir, [t.instance_id for t in tasks], model)
     return summary
+
+
+def _grade_pending(run_dir: Path, tasks: Sequence[Task], batch_grader: Callable) -> None:
+    """Grade every result of the run that has a patch and no grade yet, in one batch."""
+    pending = {r["instance_id"]: r for r in read_results(run_dir, [t.instance_id for t in tasks])
+               if r["status"] == "graded" and r["grade"] is None and r["patch"].strip()}
+    if not pending:
+        return
+    reports = batch_grader([t for t in tasks if t.instance_id in pending],
+                           {i: r["patch"] for i, r in pending.items()})
+    for iid, raw in pending.items():
+        raw.pop("schema"), raw.pop("resolved")
+        result = EditResult(**raw)
+        _set_grade(result, reports[iid])
+        _write(result_path(run_dir, iid), result.to_dict())
 
 
 def read_results(run_dir: Path, ids: Sequence[str]) -> list[dict]:

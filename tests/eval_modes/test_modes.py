@@ -168,3 +168,22 @@ def test_the_scripted_policy_of_the_edit_modes_is_the_gold_edit(tmp_path, capsys
                  "--tasks", "pypi-mutants:test", "--limit", "1", "-o", str(tmp_path / "r")])
     err = capsys.readouterr().err
     assert code != 0 and "the scripted policy is `--model gold`" in err and "Traceback" not in err
+
+
+def test_a_batch_grader_grades_every_patch_of_the_run_at_the_end(tmp_path):
+    """--judge swebench: patches are collected first, then graded in one batch (as swebench's harness runs)."""
+    calls = []
+
+    def batch(tasks, patches):
+        calls.append(sorted(patches))
+        g = Grader()
+        return {t.instance_id: g(t, patches[t.instance_id]) for t in tasks}
+
+    tasks = [task("a__b-1"), task("a__b-2")]
+    summary = evaluate_edits(tasks, GoldEditPolicy(), tmp_path / "run", oracle_step(), mode="oracle-files",
+                             progress=False, sandbox_factory=lambda t: FakeSandbox(FILES), batch_grader=batch)
+    assert calls == [["a__b-1", "a__b-2"]] and summary["resolved"] == 2
+    assert result(tmp_path, "a__b-1")["grade"]["status"] == "FULL"
+    evaluate_edits(tasks, GoldEditPolicy(), tmp_path / "run", oracle_step(), mode="oracle-files",
+                   progress=False, sandbox_factory=lambda t: FakeSandbox(FILES), batch_grader=batch)
+    assert len(calls) == 1  # nothing left to grade on a rerun
