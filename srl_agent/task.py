@@ -66,7 +66,8 @@ class Task:
             from srl_agent.tasks.rows import published_fields  # the tasks package imports this module
 
             kw, extra = published_fields(row, dataset, known)
-            f2p, p2p = row.get("FAIL_TO_PASS", row.get("fail_to_pass")), row.get("PASS_TO_PASS", row.get("pass_to_pass"))
+            f2p = row.get("FAIL_TO_PASS", row.get("fail_to_pass"))
+            p2p = row.get("PASS_TO_PASS", row.get("pass_to_pass"))
         if kw.get("version") is not None:
             kw["version"] = str(kw["version"])
         return cls(fail_to_pass=_str_list(f2p, "FAIL_TO_PASS"), pass_to_pass=_str_list(p2p, "PASS_TO_PASS"),

@@ -48,7 +48,8 @@ def run_edit_mode(args: argparse.Namespace, tasks: list[Task]) -> int:
     else:
         step = agentless_step(AgentlessConfig(max_files=args.max_files, max_prompt_tokens=args.max_prompt_tokens))
     record = {"model": args.model, "policy": args.policy, "tasks": args.tasks, "temperature": args.temperature,
-              "max_new_tokens": args.max_new_tokens, "judge": args.judge, "max_files": args.max_files if args.mode == "agentless" else None}
+              "max_new_tokens": args.max_new_tokens, "judge": args.judge,
+              "max_files": args.max_files if args.mode == "agentless" else None}
     summary = evaluate_edits(tasks, policy, args.output, step, mode=args.mode, workers=args.workers, record=record,
                              batch_grader=swebench_batch_grader(Path(args.output), args.model, args.workers)
                              if args.judge == "swebench" else None)

@@ -93,13 +93,13 @@ def _show(args: argparse.Namespace) -> int:
 def _image_status(t) -> str:
     from srl_agent.errors import DockerUnavailableError
     from srl_agent.tasks.rows import image_candidates
-    from srl_agent.tasks.swebench import _bundled, _present
+    from srl_agent.tasks.swebench import is_bundled, image_present
 
     src = t.extra.get("image_source", "row")
-    if _bundled(t):
+    if is_bundled(t):
         return "the suite's start-state image, built on first use"
     try:
-        here = [n for n in image_candidates(t) if _present(n)]
+        here = [n for n in image_candidates(t) if image_present(n)]
     except DockerUnavailableError:
         return f"from the {src}; no Docker engine to look for it"
     if here:

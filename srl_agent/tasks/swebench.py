@@ -43,7 +43,8 @@ def swebench_parser(name: str) -> str:
 
     full = PARSER_ALIASES.get(name, name)
     if full not in PARSER_REGISTRY:
-        raise InputError(f"log parser {name!r} is not one of swebench's ({', '.join(sorted(PARSER_REGISTRY)[:5])}, ...)")
+        known = ", ".join(sorted(PARSER_REGISTRY)[:5])
+        raise InputError(f"log parser {name!r} is not one of swebench's ({known}, ...)")
     return full
 
 
@@ -94,7 +95,8 @@ def to_instance(task: Task, image: str | None = None) -> dict:
         "base_commit": task.base_commit, "version": task.version or "", "image": image or task.image or "",
         "eval_script": eval_script_of(task), "log_parser": swebench_parser(task.log_parser),
         "eval_type": task.eval_type, "FAIL_TO_PASS": list(task.fail_to_pass), "PASS_TO_PASS": list(task.pass_to_pass),
-        "patch": task.gold_patch or "", "test_patch": task.test_patch or "", "problem_statement": task.problem_statement,
+        "patch": task.gold_patch or "", "test_patch": task.test_patch or "",
+        "problem_statement": task.problem_statement,
         "hints_text": str(task.extra.get("hints_text") or ""), "created_at": str(task.extra.get("created_at") or ""),
         "environment_setup_commit": str(task.extra.get("environment_setup_commit") or task.base_commit),
         "split": task.split or "test",
@@ -127,12 +129,12 @@ def export_instances(tasks: Iterable[Task], path: str | Path, *,
     return n
 
 
-def _bundled(task: Task) -> bool:
+def is_bundled(task: Task) -> bool:
     """Tasks of a bundled suite: their images are built here on demand, never pulled."""
     return bool(task.suite and task.extra.get("package") and task.extra.get("bug_patch") is not None)
 
 
-def _present(name: str) -> bool:
+def image_present(name: str) -> bool:
     from srl_agent.sandbox.images import image_exists
 
     return image_exists(name)
@@ -154,16 +156,16 @@ def ensure_images(tasks: Iterable[Task], *, pull: bool | None = None) -> dict[st
     missing: dict[str, list[str]] = {}
     cache: dict[str, str | None] = {}
     for t in tasks:
-        if _bundled(t):
+        if is_bundled(t):
             continue
         names = image_candidates(t)
         if not names:
             raise InputError(f"task {t.instance_id} names no image")
         key = "\n".join(names)
         if key not in cache:
-            cache[key] = next((n for n in names if _present(n)), None)
+            cache[key] = next((n for n in names if image_present(n)), None)
             if cache[key] is None and pull:
-                cache[key] = next((n for n in reversed(names) if _pull(n) and _present(n)), None)
+                cache[key] = next((n for n in reversed(names) if _pull(n) and image_present(n)), None)
         if cache[key] is None:
             missing.setdefault(names[-1] if len(names) > 1 else names[0], []).append(t.instance_id)
         else:

@@ -85,7 +85,7 @@ def run_swebench(preds: Sequence, tasks: Sequence[Task], work: Path, *, workers:
     proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True)
     (work / "swebench.log").write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0:
-        raise SwebenchRunError(f"swebench's run_evaluation failed (exit {proc.returncode}); see {work / 'swebench.log'}:"
-                               f"\n{(proc.stdout + proc.stderr)[-1500:]}")
+        raise SwebenchRunError(f"swebench's run_evaluation failed (exit {proc.returncode}); see "
+                               f"{work / 'swebench.log'}:\n{(proc.stdout + proc.stderr)[-1500:]}")
     return {p.instance_id: to_grade(by_id[p.instance_id], p.model_patch,
                                     instance_log_dir(work, p.model_name_or_path, p.instance_id)) for p in preds}

@@ -144,7 +144,7 @@ def test_missing_images_end_in_one_error_listing_every_one_and_how_to_get_it(mon
     """Offline: one message names every missing image (deduplicated) with `docker pull` and `docker load`."""
     tasks = load_tasks(LITE) + load_tasks(SMITH)
     pulled: list[str] = []
-    monkeypatch.setattr("srl_agent.tasks.swebench._present", lambda name: False)
+    monkeypatch.setattr("srl_agent.tasks.swebench.image_present", lambda name: False)
     monkeypatch.setattr("srl_agent.tasks.swebench._pull", lambda name: pulled.append(name) or False)
     with pytest.raises(MissingImagesError) as err:
         ensure_images(tasks + tasks[:2], pull=True)
@@ -163,7 +163,7 @@ def test_present_images_are_used_and_bundled_tasks_skipped(monkeypatch):
     from srl_agent.tasks import load_suite
 
     smith = load_tasks(SMITH)[0]
-    monkeypatch.setattr("srl_agent.tasks.swebench._present", lambda name: name == smith.extra["image_published"])
+    monkeypatch.setattr("srl_agent.tasks.swebench.image_present", lambda name: name == smith.extra["image_published"])
     bundled = load_suite("pypi-mutants")[:2]
     assert ensure_images([smith, *bundled], pull=False) == {smith.instance_id: smith.extra["image_published"]}
 
@@ -178,7 +178,7 @@ def test_missing_image_message_from_the_real_engine(docker_engine):
 def test_tasks_show_prints_image_status_and_test_spec_of_a_published_row(capsys, monkeypatch):
     from srl_agent.cli import main
 
-    monkeypatch.setattr("srl_agent.tasks.swebench._present", lambda name: False)
+    monkeypatch.setattr("srl_agent.tasks.swebench.image_present", lambda name: False)
     assert main(["tasks", "show", "pytest-dev__pytest-11143", "--suite", str(LITE)]) == 0
     out = capsys.readouterr().out
     assert "image: swebench/sweb.eval.x86_64.pytest-dev_1776_pytest-11143:latest" in out
