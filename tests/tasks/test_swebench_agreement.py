@@ -115,3 +115,21 @@ def test_srl_tasks_export_writes_instances_swebench_reads(tasks, tmp_path, capsy
         assert spec.instance_id == t.instance_id and spec.FAIL_TO_PASS == t.fail_to_pass
         assert spec.log_parser == "parse_log_pytest" and spec.eval_type == "pass_and_fail"
         assert row["patch"] == t.gold_patch and t.test_command in spec.eval_script
+
+
+@pytest.mark.docker
+def test_exported_instances_load_back_as_published_rows_and_grade_the_same(tasks, tmp_path):
+    """The instance file is a published 5.x dataset like any other: loaded back, its rows keep their eval script
+    and start-state image, and the project's own grader gives gold FULL and the empty patch NO on them."""
+    from srl_agent.grading import grade_patch
+    from srl_agent.tasks.rows import load_tasks
+    from srl_agent.tasks.swebench import export_instances
+
+    picked = tasks[:2]
+    export_instances(picked, tmp_path / "instances.jsonl", image_of=start_state_image)
+    rows = load_tasks(tmp_path / "instances.jsonl")
+    for row_task, t in zip(rows, picked):
+        assert row_task.extra["dataset"] == "swe-bench" and row_task.eval_script and row_task.suite is None
+        assert row_task.image == start_state_image(t) and row_task.gold_patch == t.gold_patch
+        assert grade_patch(row_task, row_task.gold_patch).status == "FULL"
+        assert grade_patch(row_task, "").status == "NO"
