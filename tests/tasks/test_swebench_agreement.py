@@ -16,10 +16,12 @@ from swebench.harness.utils import make_test_spec
 from srl_agent.grading_cli import Prediction, grade_predictions, grade_with_swebench, run_report
 from srl_agent.task import Task
 from srl_agent.tasks import load_suite
+from srl_agent.tasks import runtime
 from srl_agent.tasks.suite import load_recipe
 from srl_agent.tasks.validate import sample_per_package
 
 PER_PACKAGE = 2
+_RESOLVE = runtime.resolve_image  # bound before any test patches it
 
 
 def start_state_image(task: Task) -> str:
@@ -27,13 +29,12 @@ def start_state_image(task: Task) -> str:
     image), else, on a checkout without task images, a thin layer with the bug applied and folded into the
     commit, built here."""
     from srl_agent.tasks import images
-    from srl_agent.tasks.runtime import resolve_image
 
     if hasattr(images, "build_task_image"):
-        return resolve_image(task)
+        return _RESOLVE(task)
     from srl_agent.sandbox.images import build_layer, image_exists
 
-    base = resolve_image(task)
+    base = _RESOLVE(task)
     tag = f"srl-agent-test-start:{task.instance_id.lower()}-" + hashlib.sha256(
         f"{base}\n{task.extra['bug_patch']}".encode()).hexdigest()[:10]
     if not image_exists(tag):
@@ -133,3 +134,24 @@ def test_exported_instances_load_back_as_published_rows_and_grade_the_same(tasks
         assert row_task.image == start_state_image(t) and row_task.gold_patch == t.gold_patch
         assert grade_patch(row_task, row_task.gold_patch).status == "FULL"
         assert grade_patch(row_task, "").status == "NO"
+
+
+@pytest.mark.docker
+def test_srl_grade_judge_swebench_writes_the_run_report(tasks, tmp_path, monkeypatch, capsys):
+    from srl_agent.cli import main
+    from srl_agent.tasks import images
+
+    if not hasattr(images, "build_task_image"):  # no task images on this checkout: export the thin start layer
+        monkeypatch.setattr("srl_agent.tasks.runtime.resolve_image", start_state_image)
+    t = tasks[0]
+    preds = tmp_path / "preds.jsonl"
+    preds.write_text(json.dumps({"instance_id": t.instance_id, "model_name_or_path": "gold",
+                                 "model_patch": t.gold_patch}) + "\n")
+    out = tmp_path / "report.json"
+    assert main(["grade", str(preds), "--tasks", "pypi-mutants", "--judge", "swebench", "-o", str(out), "-q"]) == 0
+    report = json.loads(out.read_text())
+    assert report["resolved_ids"] == [t.instance_id] and report["error_ids"] == []
+    assert "resolved 1/1" in capsys.readouterr().out
+    logs = tmp_path / "report_logs"
+    assert (logs / "gold" / t.instance_id / "report.json").is_file()  # our layout
+    assert (logs / "swebench" / "logs" / "run_evaluation" / "srl" / "gold" / t.instance_id / "report.json").is_file()
