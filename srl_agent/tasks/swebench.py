@@ -9,12 +9,14 @@ root, so the work dir is marked safe for git first (as SWE-bench's own scripts d
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import secrets
 import shlex
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -185,3 +187,39 @@ def missing_message(missing: dict[str, list[str]], *, pulled: bool) -> str:
             "Get them with `docker pull IMAGE` where a registry is reachable; offline, on a machine that has them "
             "run `docker save IMAGE -o image.tar`, copy the file here and run `docker load -i image.tar`; "
             "SWE-bench images can also be built from a task repo with `swebench images build TASK_REPO -i ID`.")
+
+
+# A published task whose bug is a patch (SWE-smith's rows) starts from its image with the bug applied and folded
+# into the commit (fixed dates) and the old commit pruned, like the bundled task images: the start state is an
+# image any harness can use, and git shows no trace of the fix.
+BUG_LAYER = """\
+ARG BASE
+FROM ${BASE}
+COPY --chown=$OWNER bug.patch /tmp/srl_bug.patch
+RUN cd "$WORKDIR" && git apply /tmp/srl_bug.patch && rm -f /tmp/srl_bug.patch && git add -A \\
+ && GIT_AUTHOR_DATE='2024-01-01T00:00:00+0000' GIT_COMMITTER_DATE='2024-01-01T00:00:00+0000' \\
+    git -c user.name=srl -c user.email=srl@localhost commit -q --amend --no-edit \
+ && git reflog expire --expire=now --all && git prune --expire=now
+"""
+
+
+def bug_layer_tag(base: str, bug_patch: str, instance_id: str) -> str:
+    h = hashlib.sha256(f"{base}\n{BUG_LAYER}\n{bug_patch}".encode()).hexdigest()[:10]
+    return f"srl-agent-start:{instance_id.lower()[:100]}-{h}"
+
+
+def build_bug_layer(base: str, bug_patch: str, instance_id: str, workdir: str = "/testbed") -> str:
+    """The start-state image: `base` with `bug_patch` applied in `workdir` and committed (built once per tag)."""
+    from srl_agent.sandbox.images import build_layer, image_exists
+
+    tag = bug_layer_tag(base, bug_patch, instance_id)
+    if not image_exists(tag):
+        # the patch file belongs to the image's own user, so the RUN step (as that user) can delete it
+        user = subprocess.run(["docker", "image", "inspect", "-f", "{{.Config.User}}", base], capture_output=True,
+                              text=True).stdout.strip() or "root"
+        recipe = BUG_LAYER.replace('"$WORKDIR"', shlex.quote(workdir)).replace("$OWNER", user)
+        with tempfile.TemporaryDirectory(prefix="srl-bug-") as tmp:
+            (Path(tmp) / "bug.patch").write_text(bug_patch)
+            (Path(tmp) / "Dockerfile").write_text(recipe)
+            build_layer(tag, Path(tmp), build_args={"BASE": base})
+    return tag

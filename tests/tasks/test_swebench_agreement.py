@@ -5,9 +5,7 @@ package, graded by swebench's run_evaluation (offline, its own containers) and b
 
 from __future__ import annotations
 
-import hashlib
 import json
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -32,19 +30,9 @@ def start_state_image(task: Task) -> str:
 
     if hasattr(images, "build_task_image"):
         return _RESOLVE(task)
-    from srl_agent.sandbox.images import build_layer, image_exists
+    from srl_agent.tasks.swebench import build_bug_layer
 
-    base = _RESOLVE(task)
-    tag = f"srl-agent-test-start:{task.instance_id.lower()}-" + hashlib.sha256(
-        f"{base}\n{task.extra['bug_patch']}".encode()).hexdigest()[:10]
-    if not image_exists(tag):
-        with tempfile.TemporaryDirectory() as tmp:
-            (Path(tmp) / "bug.patch").write_text(task.extra["bug_patch"])
-            (Path(tmp) / "Dockerfile").write_text(
-                "ARG BASE\nFROM ${BASE}\nCOPY --chown=1000:1000 bug.patch /tmp/bug.patch\n"
-                "RUN git apply /tmp/bug.patch && rm /tmp/bug.patch && git add -A && git commit -q --amend --no-edit\n")
-            build_layer(tag, Path(tmp), build_args={"BASE": base})
-    return tag
+    return build_bug_layer(_RESOLVE(task), task.extra["bug_patch"], task.instance_id)
 
 
 def wrong_patch(task: Task) -> str:
@@ -155,3 +143,27 @@ def test_srl_grade_judge_swebench_writes_the_run_report(tasks, tmp_path, monkeyp
     logs = tmp_path / "report_logs"
     assert (logs / "gold" / t.instance_id / "report.json").is_file()  # our layout
     assert (logs / "swebench" / "logs" / "run_evaluation" / "srl" / "gold" / t.instance_id / "report.json").is_file()
+
+
+@pytest.mark.docker
+def test_a_bug_layer_is_the_start_state_with_no_trace_of_the_fix(tasks):
+    """build_bug_layer (SWE-smith rows' start state): the bug is in the tree and committed, the clean commit is
+    gone from log, reflog and the object store, and the patch file itself is not left behind."""
+    import subprocess
+
+    from srl_agent.tasks.swebench import build_bug_layer
+
+    t = tasks[0]
+    tag = build_bug_layer(_RESOLVE(t), t.extra["bug_patch"], t.instance_id)
+    script = ("git status --porcelain; echo LOG; git log --all --format=%H; git reflog --all; echo CAT; "
+              f"git cat-file -t {t.base_commit} 2>&1; ls /tmp; echo DIFF; git diff HEAD")
+    out = subprocess.run(["docker", "run", "--rm", "--network", "none", tag, "bash", "-c", script],
+                         capture_output=True, text=True, check=True).stdout
+    status, rest = out.split("LOG", 1)
+    assert status.strip() == "" and t.base_commit not in rest.split("CAT")[0]
+    assert rest.split("CAT")[1].split("DIFF")[0].strip().splitlines()[0] != "commit"  # pruned
+    assert "srl_bug.patch" not in out and rest.split("DIFF")[1].strip() == ""
+    mutation = t.extra["mutation"]
+    code = subprocess.run(["docker", "run", "--rm", tag, "cat", mutation["path"]], capture_output=True, text=True,
+                          check=True).stdout
+    assert mutation["new"].strip() in code or mutation["kind"] == "remove_branch"
