@@ -194,3 +194,18 @@ def test_unknown_dataset_is_refused():
     with pytest.raises(InputError, match="unknown dataset 'swe-x'"):
         Task.from_row(json.loads(LITE.read_text())[0], dataset="swe-x")
     assert rows_mod.detect_dataset({"repo": "swesmith/a__b.1"}) == "swe-smith"
+
+
+def test_export_names_each_start_state_image(tmp_path, monkeypatch):
+    """A classic row exports with its own image; a SWE-smith row with its image plus the bug layered in."""
+    from srl_agent.tasks.swebench import export_instances
+
+    layered = []
+    monkeypatch.setattr("srl_agent.tasks.swebench.build_bug_layer",
+                        lambda base, bug, iid, workdir: layered.append((base, iid)) or f"start/{iid}")
+    classic, smith = load_tasks(LITE)[2], load_tasks(SMITH)[0]
+    assert export_instances([classic, smith], tmp_path / "i.jsonl") == 2
+    rows = [json.loads(line) for line in (tmp_path / "i.jsonl").read_text().splitlines()]
+    assert rows[0]["image"] == classic.image and rows[1]["image"] == f"start/{smith.instance_id}"
+    assert layered == [(smith.image, smith.instance_id)]
+    assert rows[1]["patch"] == smith.gold_patch and rows[0]["FAIL_TO_PASS"] == classic.fail_to_pass
