@@ -209,3 +209,14 @@ def test_export_names_each_start_state_image(tmp_path, monkeypatch):
     assert rows[0]["image"] == classic.image and rows[1]["image"] == f"start/{smith.instance_id}"
     assert layered == [(smith.image, smith.instance_id)]
     assert rows[1]["patch"] == smith.gold_patch and rows[0]["FAIL_TO_PASS"] == classic.fail_to_pass
+
+
+def test_a_hugging_face_id_offline_says_how_to_bring_the_rows(monkeypatch):
+    def offline(name, **kw):  # what datasets raises with no hub (OfflineModeIsEnabled is a ConnectionError)
+        raise ConnectionError(f"Couldn't reach {name!r} on the Hub (OfflineModeIsEnabled)")
+
+    monkeypatch.setattr("datasets.load_dataset", offline)
+    with pytest.raises(InputError, match=r"could not load 'SWE-bench/SWE-bench_Verified'.*to_json"):
+        load_tasks("SWE-bench/SWE-bench_Verified")
+    with pytest.raises(InputError, match="not a rows file, task repo"):
+        read_rows("no/such/place/here")
