@@ -52,9 +52,12 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from srl_agent.tasks.suite import load_suite
+    from srl_agent.tasks.rows import load_tasks
 
-    tasks = load_suite(args.suite, split=args.split)
+    rejected: list[str] = []
+    tasks = load_tasks(args.suite, split=args.split, dataset=args.dataset, rejected=rejected)
+    for line in rejected:
+        print(f"rejected: {line}", file=sys.stderr)
     print(f"{'instance_id':48s} {'split':6s} {'F2P':>4s} {'P2P':>4s}  issue")
     for t in tasks:
         first = t.problem_statement.splitlines()[0] if t.problem_statement else ""
@@ -164,8 +167,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--workers", type=int, default=2, help="containers at once (default: 2)")
     b.set_defaults(func=_build)
     ls = s.add_parser("list", help="list a suite's tasks")
-    ls.add_argument("suite", nargs="?", default="pypi-mutants")
+    ls.add_argument("suite", nargs="?", default="pypi-mutants",
+                    help="a suite, or published rows: a JSON/JSONL file, a swebench task repo, a Hugging Face id")
     ls.add_argument("--split", default=None, help="only this split (train | test)")
+    ls.add_argument("--dataset", choices=DATASETS, default=None, help="dataset conventions of published rows")
     ls.set_defaults(func=_list)
     sh = s.add_parser("show", help="show one task: image, test spec, issue text, tests (and, with --gold, the fix)")
     sh.add_argument("instance_id")
