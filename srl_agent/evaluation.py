@@ -124,6 +124,10 @@ def evaluate(tasks: Sequence[Task], policy: Policy, run_dir: str | Path, *, agen
     resolved = [0]
 
     def run_task(task: Task, pending: list[int]) -> None:
+        if grader is None and backend == "local":  # its fresh grading container starts while the episode runs
+            from srl_agent.grading_run import prepare
+
+            prepare(task)
         with sandbox_factory(task) as sandbox:
             for n, j in enumerate(pending):
                 if n:
@@ -164,9 +168,9 @@ def evaluate(tasks: Sequence[Task], policy: Policy, run_dir: str | Path, *, agen
 
 
 def _progress(total: int, enabled: bool, desc: str = "eval", unit: str = "episode"):
-    from tqdm.auto import tqdm
+    from srl_agent.progress import progress
 
-    return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, dynamic_ncols=True)
+    return progress(desc, total=total, unit=unit, enabled=enabled, leave=True)
 
 
 def read_reports(run_dir: str | Path) -> list[dict]:

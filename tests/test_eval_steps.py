@@ -127,8 +127,11 @@ def test_step_result_lines_are_versioned_and_checked(tmp_path):
 def test_an_unwritable_output_is_refused_before_the_model_loads(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")
+    from srl_agent.train.fixtures import step_dataset
+
+    step_dataset().save_to_disk(str(tmp_path / "steps"))
     argv = ["eval-steps", "--policy", "openai", "--model", "m", "--base-url", "http://127.0.0.1:9/v1",
-            "--data", str(tmp_path / "no-data"), "-o", str(blocker / "out")]
-    assert main(argv) == 1
+            "--data", str(tmp_path / "steps"), "-o", str(blocker / "out")]
+    assert main(argv) == 2
     err = capsys.readouterr().err
-    assert "-o " in err and "cannot create the folder" in err and "Traceback" not in err
+    assert "-o " in err and "is a file, so no folder can be made under it" in err and "Traceback" not in err

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from srl_agent.errors import ConfigError
+from srl_agent.errors import ConfigError, UsageError
 from srl_agent.task import Task
 
 EDIT_MAX_NEW_TOKENS = 4096
@@ -14,10 +14,7 @@ EDIT_MAX_NEW_TOKENS = 4096
 
 def edit_policy(args: argparse.Namespace):
     """The gold-edit script for `--policy scripted --model gold`, else the model backend the flags name."""
-    if args.policy == "scripted":
-        if args.model != "gold":
-            raise ConfigError(f"--mode {args.mode}: the scripted policy is `--model gold` (the gold patch written as "
-                              "search/replace edits); use --policy transformers or openai for a model")
+    if args.policy == "scripted":  # srl_agent.eval_cli.check_policy_model checked --model gold
         from srl_agent.eval_modes.scripted import GoldEditPolicy
 
         return GoldEditPolicy()
@@ -28,26 +25,28 @@ def edit_policy(args: argparse.Namespace):
     return _policy(args, **({"batch_size": 1} if args.policy == "transformers" else {}))
 
 
-def run_edit_mode(args: argparse.Namespace, tasks: list[Task]) -> int:
+def check_edit_args(args: argparse.Namespace) -> None:
+    """What the edit modes cannot do, refused before any task loads."""
+    if args.samples != 1 or args.expert or args.backend != "local":
+        raise UsageError(f"--mode {args.mode} runs one sample per task on local Docker: drop --samples, --expert "
+                         "and --backend")
+
+
+def run_edit_mode(args: argparse.Namespace, tasks: list[Task], spec: str) -> int:
     from srl_agent.eval_modes.agentless import AgentlessConfig, agentless_step
     from srl_agent.eval_modes.oracle import OracleConfig, oracle_step
     from srl_agent.eval_modes.runner import evaluate_edits
 
-    if args.samples != 1 or args.expert or args.backend != "local":
-        raise ConfigError(f"--mode {args.mode} runs one sample per task on local Docker: drop --samples, --expert "
-                          "and --backend")
     no_gold = [t.instance_id for t in tasks if not t.gold_patch]
     if args.mode == "oracle-files" and no_gold:
         raise ConfigError(f"--mode oracle-files shows the gold patch's files, and {len(no_gold)} task(s) have no gold "
                           f"patch (e.g. {no_gold[0]})")
-    if args.max_files < 1:
-        raise ConfigError("--max-files must be >= 1")
     policy = edit_policy(args)
     if args.mode == "oracle-files":
         step = oracle_step(OracleConfig(max_prompt_tokens=args.max_prompt_tokens))
     else:
         step = agentless_step(AgentlessConfig(max_files=args.max_files, max_prompt_tokens=args.max_prompt_tokens))
-    record = {"model": args.model, "policy": args.policy, "tasks": args.tasks, "temperature": args.temperature,
+    record = {"model": args.model, "policy": args.policy, "tasks": spec, "temperature": args.temperature,
               "max_new_tokens": args.max_new_tokens, "judge": args.judge,
               "max_files": args.max_files if args.mode == "agentless" else None}
     summary = evaluate_edits(tasks, policy, args.output, step, mode=args.mode, workers=args.workers, record=record,

@@ -5,17 +5,20 @@ from __future__ import annotations
 import argparse
 import json
 
+from srl_agent.cli_helpers import check_input, check_output, input_file, nonneg_int, output_dir, seed
+
 
 def register(sub) -> None:
     p = sub.add_parser("student", help="the default tiny student model (init)")
     ssub = p.add_subparsers(dest="student_command", metavar="COMMAND")
     init = ssub.add_parser("init", help="build the tiny Qwen2 student, its tokenizer, and warm-start it",
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    init.add_argument("-o", "--output", default=None,
+    init.add_argument("-o", "--output", default=None, type=output_dir,
                       help="model folder (default: $SRL_HOME/students/tiny or ~/.cache/srl-agent/students/tiny)")
-    init.add_argument("--seed", type=int, default=0)
-    init.add_argument("--warm-steps", type=int, default=None, help="warm-start SFT steps (0 = none)")
-    init.add_argument("--text", nargs="*", default=[], metavar="FILE",
+    init.add_argument("--seed", type=seed, default=0)
+    init.add_argument("--warm-steps", type=nonneg_int, default=None,
+                      help="warm-start SFT steps (0 = none; default: the spec's)")
+    init.add_argument("--text", nargs="*", default=[], metavar="FILE", type=input_file,
                       help="more text for the tokenizer (e.g. trajectory files of your own corpus)")
     init.add_argument("--force", action="store_true", help="rebuild even if the folder already holds a student")
     init.set_defaults(func=_init)
@@ -29,6 +32,9 @@ def _init(args: argparse.Namespace) -> int:
     from srl_agent.policy.student import SPEC_FILE, StudentSpec, default_student_dir, init_student
 
     out = Path(args.output) if args.output else default_student_dir()
+    check_output(out, "-o" if args.output else "the default student folder ($SRL_HOME)", kind="folder")
+    for name in args.text:
+        check_input(name, "--text", text=True)
     if (out / SPEC_FILE).exists() and not args.force:
         print(f"a student is already at {out} (use --force to rebuild)")
         print((out / SPEC_FILE).read_text())

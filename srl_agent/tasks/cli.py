@@ -7,7 +7,9 @@ import argparse
 import sys
 import time
 
+from srl_agent.cli_helpers import nonneg_int, output_file, positive_int, suite_and_split
 from srl_agent.errors import InputError, SRLError
+from srl_agent.progress import progress
 from srl_agent.tasks.rows import DATASETS
 
 
@@ -26,7 +28,17 @@ def _build(args: argparse.Namespace) -> int:
     for spec in suite.packages:
         r = build_package_image(spec, force=args.force)
         print(f"{spec.key:24s} {r.tag:48s} {'built' if r.built else 'present'} in {r.seconds:.1f}s")
-    print(f"images ready in {time.perf_counter() - t0:.1f}s")
+    print(f"package images ready in {time.perf_counter() - t0:.1f}s")
+    if suite.packages and suite.tasks_path.is_file():
+        from srl_agent.tasks.images import build_task_image
+
+        t1, built = time.perf_counter(), 0
+        tasks = load_suite(suite.path)
+        for t in tasks:
+            if t.extra.get("bug_patch") and t.extra.get("package"):
+                built += build_task_image(t, suite.package(t.extra["package"]), force=args.force).built
+        print(f"task images (the tasks' start states) ready in {time.perf_counter() - t1:.1f}s: {len(tasks)} tasks, "
+              f"{built} built now")
     if args.discover:
         from srl_agent.tasks.discover import discover_suite
 
@@ -34,12 +46,10 @@ def _build(args: argparse.Namespace) -> int:
         tasks = discover_suite(suite, workers=args.workers)
         print(f"discovered {len(tasks)} tasks in {time.perf_counter() - t1:.0f}s -> {suite.tasks_path}")
     if args.validate is not None:
-        from tqdm import tqdm
-
         from srl_agent.tasks.validate import sample_per_package, validate_tasks
 
         tasks = sample_per_package(load_suite(suite.path), args.validate or None)
-        bar = tqdm(total=len(tasks), desc="validating", unit="task")
+        bar = progress("validating", total=len(tasks), unit="task")
         checks = validate_tasks(tasks, workers=args.workers, on_done=lambda _c: bar.update(1))
         bar.close()
         bad = [c for c in checks if not c.ok]
@@ -55,7 +65,8 @@ def _list(args: argparse.Namespace) -> int:
     from srl_agent.tasks.rows import load_tasks
 
     rejected: list[str] = []
-    tasks = load_tasks(args.suite, split=args.split, dataset=args.dataset, rejected=rejected)
+    suite, split = suite_and_split(args.suite, args.split, "SUITE")
+    tasks = load_tasks(suite, split=split, dataset=args.dataset, rejected=rejected)
     for line in rejected:
         print(f"rejected: {line}", file=sys.stderr)
     print(f"{'instance_id':48s} {'split':6s} {'F2P':>4s} {'P2P':>4s}  issue")
@@ -72,12 +83,15 @@ def _list(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     from srl_agent.tasks.suite import find_task
 
-    if args.suite:
+    if args.suite and args.dataset is None and _is_suite(args.suite):
+        t = find_task(args.instance_id, args.suite)  # --suite takes SUITE[:split], a folder or a tasks file
+    elif args.suite:
         from srl_agent.tasks.rows import load_tasks
 
         matches = [t for t in load_tasks(args.suite, dataset=args.dataset) if t.instance_id == args.instance_id]
         if not matches:
-            raise InputError(f"no task {args.instance_id!r} in {args.suite}; `srl tasks list {args.suite}` shows the ids")
+            raise InputError(f"no task {args.instance_id!r} in {args.suite}; `srl tasks list {args.suite}` "
+                             "shows the ids")
         t = matches[0]
     else:
         t = find_task(args.instance_id)
@@ -91,6 +105,18 @@ def _show(args: argparse.Namespace) -> int:
     if args.gold:
         print("gold patch:\n" + (t.gold_patch or "(none)"))
     return 0
+
+
+def _is_suite(source: str) -> bool:
+    """A bundled suite or a folder with tasks.jsonl (SUITE:split too), as opposed to published rows."""
+    from pathlib import Path
+
+    from srl_agent.tasks.suite import TASKS_FILE, split_suite_spec, suites_root
+
+    name = split_suite_spec(source)[0]
+    p = Path(name)
+    return (p.is_dir() and (p / TASKS_FILE).is_file()) or p.name == TASKS_FILE or (
+        not p.exists() and (suites_root() / name).is_dir())
 
 
 def _image_status(t) -> str:
@@ -135,7 +161,8 @@ def _export(args: argparse.Namespace) -> int:
     from srl_agent.tasks.swebench import export_instances
 
     rejected: list[str] = []
-    tasks = load_tasks(args.suite, dataset=args.dataset, split=args.split, rejected=rejected)
+    suite, split = suite_and_split(args.suite, args.split, "SUITE")
+    tasks = load_tasks(suite, dataset=args.dataset, split=split, rejected=rejected)
     for line in rejected:
         print(f"rejected: {line}", file=sys.stderr)
     if args.instance_ids:
@@ -162,20 +189,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("suite", nargs="?", default="pypi-mutants", help="suite name or folder (default: pypi-mutants)")
     b.add_argument("--force", action="store_true", help="rebuild images even when present")
     b.add_argument("--discover", action="store_true", help="rerun task discovery and rewrite tasks.jsonl")
-    b.add_argument("--validate", nargs="?", type=int, const=0, default=None, metavar="N",
+    b.add_argument("--validate", nargs="?", type=nonneg_int, const=0, default=None, metavar="N",
                    help="check gold patches resolve and empty ones do not (N per package; all when N is omitted)")
-    b.add_argument("--workers", type=int, default=2, help="containers at once (default: 2)")
+    b.add_argument("--workers", type=positive_int, default=2, help="containers at once (default: 2)")
     b.set_defaults(func=_build)
     ls = s.add_parser("list", help="list a suite's tasks")
-    ls.add_argument("suite", nargs="?", default="pypi-mutants",
-                    help="a suite, or published rows: a JSON/JSONL file, a swebench task repo, a Hugging Face id")
-    ls.add_argument("--split", default=None, help="only this split (train | test)")
+    ls.add_argument("suite", nargs="?", default="pypi-mutants", metavar="SUITE[:split]",
+                    help="suite name, folder or tasks file, optionally SUITE:split, or published rows: a "
+                         "JSON/JSONL file, a swebench task repo, a Hugging Face id (default: pypi-mutants)")
+    ls.add_argument("--split", default=None, help="only this split (train | test); the same as SUITE:split")
     ls.add_argument("--dataset", choices=DATASETS, default=None, help="dataset conventions of published rows")
     ls.set_defaults(func=_list)
     sh = s.add_parser("show", help="show one task: image, test spec, issue text, tests (and, with --gold, the fix)")
     sh.add_argument("instance_id")
     sh.add_argument("--suite", default=None, metavar="SOURCE",
-                    help="a suite, or published rows: a JSON/JSONL file, a swebench task repo, a Hugging Face id")
+                    help="look only here: a suite (name, folder or tasks file, SUITE:split too), or published rows "
+                         "(a JSON/JSONL file, a swebench task repo, a Hugging Face id)")
     sh.add_argument("--dataset", choices=DATASETS, default=None,
                     help="the rows' dataset conventions when the rows cannot tell (SWE-Gym rows look like SWE-bench's)")
     sh.add_argument("--gold", action="store_true", help="also print the gold patch")
@@ -185,9 +214,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                       description="Write SUITE's tasks as swebench 5.x instances (image = the task's start-state "
                                   "image, built here when missing; eval_script, log_parser, eval_type, F2P/P2P), "
                                   "one JSON per line, so swebench's run_evaluation grades predictions offline.")
-    ex.add_argument("suite", help="suite name or folder, or published rows (file, task repo, HF id)")
-    ex.add_argument("-o", "--output", required=True, help="instances file to write (JSONL)")
-    ex.add_argument("--split", default=None, help="only this split")
+    ex.add_argument("suite", metavar="SUITE[:split]",
+                    help="suite name or folder (SUITE:split too), or published rows (file, task repo, HF id)")
+    ex.add_argument("-o", "--output", required=True, type=output_file, help="instances file to write (JSONL)")
+    ex.add_argument("--split", default=None, help="only this split; the same as SUITE:split")
     ex.add_argument("--instance-ids", default=None, help="comma-separated subset")
     ex.add_argument("--dataset", choices=DATASETS, default=None, help="dataset conventions of published rows")
     ex.set_defaults(func=_export)

@@ -116,8 +116,10 @@ def swebench_spec(task: Task, image: str | None = None) -> TestSpec:
 def export_instances(tasks: Iterable[Task], path: str | Path, *,
                      image_of: Callable[[Task], str] | None = None) -> int:
     """Write the tasks as swebench 5.x instances (JSONL); `image_of(task)` names each start-state image
-    (default: start_state_image, which builds what is missing)."""
-    image_of = image_of or start_state_image
+    (default: srl_agent.tasks.resolve_image, which builds what is missing: a bundled task's image, the bug layer
+    of a SWE-smith row)."""
+    if image_of is None:
+        from srl_agent.tasks.runtime import resolve_image as image_of
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     n = 0
@@ -223,14 +225,3 @@ def build_bug_layer(base: str, bug_patch: str, instance_id: str, workdir: str = 
             build_layer(tag, Path(tmp), build_args={"BASE": base})
     return tag
 
-
-def start_state_image(task: Task) -> str:
-    """The image a harness starts `task` from: a bundled task's own image (srl_agent.tasks.resolve_image builds
-    it when missing), a published row's image, or, for a published row whose bug is a patch (SWE-smith), that
-    image with the bug layered in (build_bug_layer)."""
-    from srl_agent.tasks.runtime import resolve_image
-
-    image = resolve_image(task)
-    if not is_bundled(task) and task.extra.get("bug_patch"):
-        return build_bug_layer(image, task.extra["bug_patch"], task.instance_id, task.workdir)
-    return image

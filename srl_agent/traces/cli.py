@@ -4,11 +4,11 @@ expert trajectories in any importable format, or SWE-bench predictions."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-from srl_agent.errors import ConfigError, InputError
+from srl_agent.cli_helpers import check_distinct, check_output, context_rounds, input_path, nonneg_int, output_file
+from srl_agent.errors import ConfigError
 from srl_agent.prompts import PromptConfig
 from srl_agent.traces.loaders import View, add_tasks, expert_actions_any, load_view
 
@@ -16,17 +16,9 @@ DEFAULT_LIMIT = 1000
 
 
 def writable_file(path: str | Path, flag: str) -> Path:
-    """`path` as an output file, checked before any work: not a folder, its folder creatable and writable."""
-    path = Path(path)
-    if path.is_dir():
-        raise ConfigError(f"{flag} {path}: is a directory; give a file name, e.g. {path / 'report.html'}")
-    parent = path.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"{flag} {path}: cannot create the folder {parent} ({exc.strerror or exc})") from None
-    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise ConfigError(f"{flag} {path}: not writable; pick another output path")
+    """`path` as an output file, checked before any work (srl_agent.cli_helpers.check_output), its folder made."""
+    path = check_output(path, flag)
+    path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
 
@@ -73,10 +65,7 @@ def write_report(path: str | Path, out: str | Path, *, expert: str | Path | None
 
 
 def _view(args: argparse.Namespace) -> int:
-    if args.limit < 0:
-        raise ConfigError(f"--limit must be >= 0 (0 shows all), got {args.limit}")
-    if args.context_rounds < -1:
-        raise ConfigError(f"--context-rounds must be -1 (all), 0 or more, got {args.context_rounds}")
+    check_distinct(args.output, [args.path, args.expert], "-o")
     out = writable_file(args.output, "-o")
     view = load_report(args.path, expert=args.expert, tasks=args.tasks, fmt=args.format,
                        context_rounds=args.context_rounds, limit=args.limit or None)
@@ -93,12 +82,13 @@ def register(sub) -> None:
     p = sub.add_parser("traces", help="view traces and trajectories as a self-contained HTML page")
     tsub = p.add_subparsers(dest="traces_command", metavar="SUBCOMMAND", required=True)
     v = tsub.add_parser("view", help="write one self-contained HTML page (no network needed to open it)")
-    v.add_argument("path", help="an `srl eval` run directory, a trace.json, `srl eval-steps -o` output (folder, "
+    v.add_argument("path", type=input_path, help="an `srl eval` run directory, a trace.json, `srl eval-steps -o` output (folder, "
                                 "examples.jsonl or its .json), or expert trajectories in any format `srl traj "
                                 "import` reads (SWE-agent .traj, SWE-smith, OpenHands, mini-swe-agent, nebius, "
                                 "canonical JSONL, a folder of them), or SWE-bench predictions")
-    v.add_argument("-o", "--output", default="report.html", help="HTML file to write (default: report.html)")
-    v.add_argument("--expert", default=None, metavar="TRAJECTORIES",
+    v.add_argument("-o", "--output", default="report.html", type=output_file,
+                   help="HTML file to write (default: report.html)")
+    v.add_argument("--expert", default=None, metavar="TRAJECTORIES", type=input_path,
                    help="expert trajectories (any importable format): show the expert's action beside each step "
                         "(matched by instance_id and step index) with the step reward")
     v.add_argument("--tasks", default=None, metavar="SUITE[:split]",
@@ -107,10 +97,10 @@ def register(sub) -> None:
     v.add_argument("--format", default=None, metavar="NAME",
                    help="importer to use for raw expert files when detection picks the wrong one (see `srl traj "
                         "import --help`)")
-    v.add_argument("--context-rounds", type=int, default=2, metavar="K",
+    v.add_argument("--context-rounds", type=context_rounds, default=2, metavar="K",
                    help="expert trajectories: rebuild each step's SRL prompt with the last K rounds, as `srl traj "
                         "split --context-rounds` (default: 2; -1 = all)")
-    v.add_argument("--limit", type=int, default=DEFAULT_LIMIT,
+    v.add_argument("--limit", type=nonneg_int, default=DEFAULT_LIMIT,
                    help=f"show the first N traces or examples (default: {DEFAULT_LIMIT}; 0 = all)")
     v.add_argument("--title", default=None, help="page title")
     v.set_defaults(func=_view)

@@ -107,8 +107,7 @@ def _gold_from_run_config(run_dir: Path, view: View) -> None:
 def add_tasks(view: View, spec: str) -> int:
     """Fill each trace's gold patch (and an empty problem statement) from the task suite `spec` (SUITE[:split]
     or a tasks file); returns how many traces matched a task."""
-    from srl_agent.eval_cli import split_suite_spec
-    from srl_agent.tasks import load_suite
+    from srl_agent.tasks.suite import load_suite, split_suite_spec
 
     suite, split = split_suite_spec(spec)
     tasks = {t.instance_id: t for t in load_suite(suite, split=split)}

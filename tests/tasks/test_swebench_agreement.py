@@ -6,7 +6,6 @@ package, graded by swebench's run_evaluation (offline, its own containers) and b
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from swebench.harness.utils import make_test_spec
@@ -14,25 +13,10 @@ from swebench.harness.utils import make_test_spec
 from srl_agent.grading_cli import Prediction, grade_predictions, grade_with_swebench, run_report
 from srl_agent.task import Task
 from srl_agent.tasks import load_suite
-from srl_agent.tasks import runtime
 from srl_agent.tasks.suite import load_recipe
 from srl_agent.tasks.validate import sample_per_package
 
 PER_PACKAGE = 2
-_RESOLVE = runtime.resolve_image  # bound before any test patches it
-
-
-def start_state_image(task: Task) -> str:
-    """The task's start-state image: the suite's task image where the tasks package builds one (the bug in the
-    image), else, on a checkout without task images, a thin layer with the bug applied and folded into the
-    commit, built here."""
-    from srl_agent.tasks import images
-
-    if hasattr(images, "build_task_image"):
-        return _RESOLVE(task)
-    from srl_agent.tasks.swebench import build_bug_layer
-
-    return build_bug_layer(_RESOLVE(task), task.extra["bug_patch"], task.instance_id)
 
 
 def wrong_patch(task: Task) -> str:
@@ -73,8 +57,7 @@ def test_swebench_harness_and_srl_grade_agree_on_every_prediction(tasks, tmp_pat
     for kind, make in KINDS.items():
         preds = [Prediction(t.instance_id, kind, make(t)) for t in tasks]
         ours = grade_predictions(preds, tasks, tmp_path / kind / "srl", workers=2, progress=False)
-        theirs = grade_with_swebench(preds, tasks, tmp_path / kind / "swebench", workers=2,
-                                     image_of=start_state_image)
+        theirs = grade_with_swebench(preds, tasks, tmp_path / kind / "swebench", workers=2)
         for t in tasks:
             verdicts[(kind, t.instance_id)] = (ours[t.instance_id].resolved, theirs[t.instance_id].resolved)
             assert ours[t.instance_id].status != "ERROR" and theirs[t.instance_id].status != "ERROR", (
@@ -111,26 +94,24 @@ def test_exported_instances_load_back_as_published_rows_and_grade_the_same(tasks
     """The instance file is a published 5.x dataset like any other: loaded back, its rows keep their eval script
     and start-state image, and the project's own grader gives gold FULL and the empty patch NO on them."""
     from srl_agent.grading import grade_patch
+    from srl_agent.tasks import resolve_image
     from srl_agent.tasks.rows import load_tasks
     from srl_agent.tasks.swebench import export_instances
 
     picked = tasks[:2]
-    export_instances(picked, tmp_path / "instances.jsonl", image_of=start_state_image)
+    export_instances(picked, tmp_path / "instances.jsonl")
     rows = load_tasks(tmp_path / "instances.jsonl")
     for row_task, t in zip(rows, picked):
         assert row_task.extra["dataset"] == "swe-bench" and row_task.eval_script and row_task.suite is None
-        assert row_task.image == start_state_image(t) and row_task.gold_patch == t.gold_patch
+        assert row_task.image == resolve_image(t) and row_task.gold_patch == t.gold_patch
         assert grade_patch(row_task, row_task.gold_patch).status == "FULL"
         assert grade_patch(row_task, "").status == "NO"
 
 
 @pytest.mark.docker
-def test_srl_grade_judge_swebench_writes_the_run_report(tasks, tmp_path, monkeypatch, capsys):
+def test_srl_grade_judge_swebench_writes_the_run_report(tasks, tmp_path, capsys):
     from srl_agent.cli import main
-    from srl_agent.tasks import images
 
-    if not hasattr(images, "build_task_image"):  # no task images on this checkout: export the thin start layer
-        monkeypatch.setattr("srl_agent.tasks.runtime.resolve_image", start_state_image)
     t = tasks[0]
     preds = tmp_path / "preds.jsonl"
     preds.write_text(json.dumps({"instance_id": t.instance_id, "model_name_or_path": "gold",
@@ -151,10 +132,12 @@ def test_a_bug_layer_is_the_start_state_with_no_trace_of_the_fix(tasks):
     gone from log, reflog and the object store, and the patch file itself is not left behind."""
     import subprocess
 
+    from srl_agent.tasks.images import build_package_image
     from srl_agent.tasks.swebench import build_bug_layer
 
     t = tasks[0]
-    tag = build_bug_layer(_RESOLVE(t), t.extra["bug_patch"], t.instance_id)
+    clean = build_package_image(load_recipe("pypi-mutants").package(t.extra["package"])).tag  # the fixed package
+    tag = build_bug_layer(clean, t.extra["bug_patch"], t.instance_id)
     script = ("git status --porcelain; echo LOG; git log --all --format=%H; git reflog --all; echo CAT; "
               f"git cat-file -t {t.base_commit} 2>&1; ls /tmp; echo DIFF; git diff HEAD")
     out = subprocess.run(["docker", "run", "--rm", "--network", "none", tag, "bash", "-c", script],
