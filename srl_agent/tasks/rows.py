@@ -176,7 +176,12 @@ def read_rows(source: str | Path) -> list[dict]:
     if re.match(r"^[\w.-]+/[\w.-]+(:[\w.-]+)?$", str(source)):
         name, _, split = str(source).partition(":")
         return _hf_rows(name, split=split or "test")
-    raise InputError(f"{source}: not a rows file, task repo, dataset folder or Hugging Face id (NAME or NAME:split)")
+    from srl_agent.tasks.suite import suites_root
+
+    known = sorted(d.name for d in suites_root().glob("*") if d.is_dir()) if suites_root().is_dir() else []
+    raise InputError(f"no task suite or task rows {str(source)!r}: give a suite name ({', '.join(known) or 'none found'}), "
+                     "a folder with suite.yaml, a rows file (.json / .jsonl / .parquet), a swebench task repo, a saved "
+                     "dataset folder or a Hugging Face id (NAME or NAME:split)")
 
 
 def _hf_rows(name: str, **kw) -> list[dict]:

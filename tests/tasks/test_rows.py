@@ -218,5 +218,5 @@ def test_a_hugging_face_id_offline_says_how_to_bring_the_rows(monkeypatch):
     monkeypatch.setattr("datasets.load_dataset", offline)
     with pytest.raises(InputError, match=r"could not load 'SWE-bench/SWE-bench_Verified'.*to_json"):
         load_tasks("SWE-bench/SWE-bench_Verified")
-    with pytest.raises(InputError, match="not a rows file, task repo"):
+    with pytest.raises(InputError, match="no task suite or task rows"):
         read_rows("no/such/place/here")
