@@ -10,7 +10,10 @@ from srl_agent.cli_helpers import (add_split_arg, check_input, check_model, chec
                                    context_rounds, input_path, nonneg_float, output_dir, positive_float, positive_int,
                                    probability, seed, suite_and_split)
 from srl_agent.errors import ConfigError, UsageError
+from srl_agent.tasks.rows import DATASETS
 from srl_agent.tasks.suite import split_suite_spec  # noqa: F401 - kept importable from here
+
+MODES = ("agent", "oracle-files", "agentless")
 
 
 def _add_policy_args(p: argparse.ArgumentParser, *, scripted: bool) -> None:
@@ -23,15 +26,16 @@ def _add_policy_args(p: argparse.ArgumentParser, *, scripted: bool) -> None:
                                                     "else http://127.0.0.1:8000/v1)")
     p.add_argument("--temperature", type=nonneg_float, default=0.0, help="sampling temperature; 0 = greedy (default)")
     p.add_argument("--top-p", type=probability, default=1.0, help="nucleus sampling, in (0, 1] (default: 1)")
-    p.add_argument("--max-new-tokens", type=positive_int, default=512, help="per step (default: 512)")
+    p.add_argument("--max-new-tokens", type=positive_int, default=None,
+                   help="per generation (default: 512 per agent step; 4096 in the edit modes)")
     p.add_argument("--seed", type=seed, default=None)
 
 
 def _policy(args: argparse.Namespace, **kw):
     from srl_agent.policy.base import GenerationConfig, load_policy
 
-    gen = GenerationConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
-                           seed=args.seed)
+    gen = GenerationConfig(max_new_tokens=args.max_new_tokens or 512, temperature=args.temperature,
+                           top_p=args.top_p, seed=args.seed)
     if args.policy == "openai" and args.base_url:
         kw["base_url"] = args.base_url
     if args.policy == "scripted":
@@ -43,12 +47,20 @@ def _eval(args: argparse.Namespace) -> int:
     from srl_agent.agent import AgentConfig
     from srl_agent.evaluation import config_record, evaluate
     from srl_agent.prompts import PromptConfig
-    from srl_agent.tasks.suite import load_suite
+    from srl_agent.tasks.rows import load_tasks
+    from srl_agent.tasks.swebench import ensure_images
 
     check_policy_model(args)
     check_output(args.output, "-o", kind="folder")
+    if args.mode == "agent" and args.judge != "srl":
+        raise UsageError("--judge swebench is for --mode oracle-files / agentless; grade an agent run's "
+                         "predictions.jsonl with `srl grade --judge swebench`")
+    if args.mode != "agent":
+        from srl_agent.eval_modes.cli import check_edit_args
+
+        check_edit_args(args)
     suite, split = suite_and_split(args.tasks, args.split)
-    tasks = load_suite(suite, split=split)
+    tasks = load_tasks(suite, split=split, dataset=args.dataset)
     spec = f"{suite}:{split}" if split else suite  # one form in config.json, whichever the user typed
     if args.instance_ids:
         wanted = {x.strip() for x in args.instance_ids.split(",") if x.strip()}
@@ -61,6 +73,13 @@ def _eval(args: argparse.Namespace) -> int:
         tasks = tasks[: args.limit]
     if not tasks:
         raise ConfigError(f"no tasks selected from {args.tasks!r}")
+    found = ensure_images(tasks)  # published rows: their images here (pulled if need be), or one error for all
+    for t in tasks:
+        t.image = found.get(t.instance_id, t.image)
+    if args.mode != "agent":
+        from srl_agent.eval_modes.cli import run_edit_mode
+
+        return run_edit_mode(args, tasks, spec)
     if args.samples > 1 and args.temperature == 0 and args.policy != "scripted":
         print("note: --samples > 1 with greedy decoding repeats the same episode; set --temperature", file=sys.stderr)
     agent = AgentConfig(max_steps=args.max_steps, max_prompt_tokens=args.max_prompt_tokens,
@@ -73,7 +92,7 @@ def _eval(args: argparse.Namespace) -> int:
         expert = load_expert(args.expert)
     policy = _policy(args, **({"batch_size": 1} if args.policy == "transformers" else {}))
     record = config_record(model=args.model, policy=args.policy, tasks=spec, agent=agent,
-                           temperature=args.temperature, max_new_tokens=args.max_new_tokens)
+                           temperature=args.temperature, max_new_tokens=args.max_new_tokens or 512)
     summary = evaluate(tasks, policy, args.output, agent_config=agent, samples=args.samples, workers=args.workers,
                        expert=expert, record=record, backend=args.backend, address=args.address)
     print_summary(summary, Path(args.output))
@@ -85,6 +104,10 @@ def check_policy_model(args: argparse.Namespace) -> None:
     file for scripted (an openai model name is the server's business)."""
     if args.policy == "transformers":
         check_model(args.model)
+    elif args.policy == "scripted" and getattr(args, "mode", "agent") != "agent":
+        if args.model != "gold":
+            raise UsageError(f"--mode {args.mode}: the scripted policy is `--model gold` (the gold patch written as "
+                             "search/replace edits); use --policy transformers or openai for a model")
     elif args.policy == "scripted":
         check_input(args.model, "--model", hint="the scripted policy replays a canonical trajectory JSONL")
 
@@ -148,11 +171,24 @@ def register(sub) -> None:
 
 
 def _register_eval(sub) -> None:
-    p = sub.add_parser("eval", help="run a student as an agent on tasks in containers")
+    p = sub.add_parser("eval", help="run a student on tasks in containers: as an agent, or in the paper's "
+                                    "oracle-files / agentless settings")
     _add_policy_args(p, scripted=True)
     p.add_argument("--tasks", required=True, metavar="SUITE[:split]",
-                   help="task suite name or path, optionally SUITE:split")
+                   help="task suite name or path, optionally SUITE:split; or published rows (JSON/JSONL file, "
+                        "swebench task repo, Hugging Face id)")
     add_split_arg(p)
+    p.add_argument("--dataset", choices=DATASETS, default=None,
+                   help="conventions of published rows when they cannot tell (SWE-Gym rows look like SWE-bench's)")
+    p.add_argument("--mode", choices=MODES, default="agent",
+                   help="agent: the student acts in a container step by step (default); oracle-files: the issue "
+                        "and the gold files' contents in, SWE-RL search/replace edits out; agentless: localise "
+                        "files from the repository listing, then the oracle-files edit step on them")
+    p.add_argument("--judge", choices=("srl", "swebench"), default="srl",
+                   help="edit modes: grade each patch with the project's grader (default) or all of them at the end "
+                        "with swebench's own harness")
+    p.add_argument("--max-files", type=positive_int, default=3,
+                   help="agentless: localised files the edit step sees (default: 3)")
     p.add_argument("-o", "--output", required=True, type=output_dir,
                    help="run directory (resumes when it exists), e.g. runs/ID")
     p.add_argument("--workers", type=positive_int, default=1, help="episodes in parallel, one sandbox each (default: 1)")

@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from srl_agent.cli_helpers import (add_split_arg, check_distinct, check_output, output_dir, output_file, positive_float, positive_int,
-                                   suite_and_split, text_file)
+from srl_agent.cli_helpers import (add_split_arg, check_distinct, check_output, output_dir, output_file,
+                                   positive_float, positive_int, suite_and_split, text_file)
 from srl_agent.errors import InputError
 from srl_agent.grading import GradeReport, grade_patch
 from srl_agent.jsonio import read_json_or_jsonl
@@ -140,17 +140,42 @@ def grade_predictions(preds: list[Prediction], tasks: list[Task], run_dir: Path,
     return reports
 
 
+def grade_with_swebench(preds: list[Prediction], tasks: list[Task], run_dir: Path, *, workers: int = 2,
+                        timeout: float = 900.0, image_of=None) -> dict[str, GradeReport]:
+    """Like grade_predictions, with swebench's own harness as the judge (srl_agent/tasks/swebench_judge.py);
+    its logs stay under run_dir/swebench, and each grade is saved in our layout too."""
+    from srl_agent.tasks.swebench_judge import run_swebench
+
+    reports = {p.instance_id: r for p in preds if (r := load_done(run_dir, p)) is not None}
+    todo = [p for p in preds if p.instance_id not in reports]
+    if todo:
+        graded = run_swebench(todo, tasks, run_dir / "swebench", workers=workers, timeout=timeout, image_of=image_of)
+        for p in todo:
+            save(run_dir, p, graded[p.instance_id])
+            reports[p.instance_id] = graded[p.instance_id]
+    return reports
+
+
 def _grade(args: argparse.Namespace) -> int:
-    from srl_agent.tasks import load_suite
+    from srl_agent.tasks.rows import load_tasks
+    from srl_agent.tasks.swebench import ensure_images
 
     check_distinct(args.output, [args.predictions], "-o")
     out = Path(args.output)
     run_dir = Path(args.run_dir) if args.run_dir else out.with_name(out.stem + "_logs")
     check_output(run_dir, "--run-dir" if args.run_dir else f"the log folder beside -o ({run_dir})", kind="folder")
     preds = read_predictions(Path(args.predictions))
-    tasks = load_suite(*suite_and_split(args.tasks, args.split))
-    reports = grade_predictions(preds, tasks, run_dir, workers=args.workers, timeout=args.timeout,
-                                progress=not args.quiet)
+    suite, split = suite_and_split(args.tasks, args.split)
+    tasks = load_tasks(suite, split=split, dataset=args.dataset)
+    wanted = {p.instance_id for p in preds}
+    found = ensure_images([t for t in tasks if t.instance_id in wanted])
+    for t in tasks:
+        t.image = found.get(t.instance_id, t.image)
+    if args.judge == "swebench":
+        reports = grade_with_swebench(preds, tasks, run_dir, workers=args.workers, timeout=args.timeout)
+    else:
+        reports = grade_predictions(preds, tasks, run_dir, workers=args.workers, timeout=args.timeout,
+                                    progress=not args.quiet)
     report = run_report(tasks, preds, reports)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
@@ -168,8 +193,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("predictions", type=text_file, help="JSON or JSONL with instance_id, model_name_or_path, "
                                                       "model_patch")
     p.add_argument("--tasks", default="pypi-mutants", metavar="SUITE[:split]",
-                   help="suite name, folder or tasks file, optionally SUITE:split (default: pypi-mutants)")
+                   help="suite name, folder or tasks file, optionally SUITE:split, or published rows: a JSON/JSONL "
+                        "file, a swebench task repo, a Hugging Face id (default: pypi-mutants)")
     add_split_arg(p)
+    p.add_argument("--dataset", choices=("swe-bench", "swe-gym", "swe-smith"), default=None,
+                   help="conventions of published rows when they cannot tell (SWE-Gym rows look like SWE-bench's)")
+    p.add_argument("--judge", choices=("srl", "swebench"), default="srl",
+                   help="srl: the project's grader (default); swebench: swebench's own run_evaluation on the tasks "
+                        "exported as 5.x instances (its logs under RUN_DIR/swebench)")
     p.add_argument("-o", "--output", required=True, type=output_file, help="where to write the run report (JSON)")
     p.add_argument("--run-dir", default=None, type=output_dir,
                    help="per-instance logs and reports (default: <OUTPUT stem>_logs beside the report)")

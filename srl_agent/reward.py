@@ -205,3 +205,46 @@ srl_reward = make_srl_reward()
 srl_reward.__doc__ = """TRL reward function with the default settings: `srl_reward(completions, expert_action,
 **kwargs) -> list[float]`; completions plain or conversational, expert_action one per completion (a dataset
 column) or one string for all."""
+
+
+# ------------------------------------------------------------------------------ SWE-RL patch similarity
+def patch_similarity_reward(completion: str, code_context: dict[str, str], oracle_new_content: dict[str, str]) -> float:
+    """SWE-RL's reward on the search/replace edit format (srl_agent/eval_modes/edits.py): -1 when the completion
+    is malformed or its edits do not apply to `code_context` (path -> file text before); otherwise, for every
+    file either side changes, difflib's ratio (autojunk off, as SWE-RL fixes it) between the predicted and the
+    oracle change (each a unified diff without headers, 3 lines of context), averaged over those files. A file
+    only one side changes scores 0. The numbers are SWE-RL's `calculate_search_replace_reward`."""
+    from srl_agent.eval_modes.edits import EditFormatError, apply_edits, normalized_change, parse_edits
+
+    try:
+        pred_new = apply_edits(code_context, parse_edits(completion).edits)
+    except EditFormatError:
+        return FORMAT_ERROR_REWARD
+
+    def changes(new: dict[str, str]) -> dict[str, str]:
+        out = {p: normalized_change(code_context.get(p, ""), text) for p, text in new.items()}
+        return {p: c for p, c in out.items() if c}
+
+    pred, oracle = changes(pred_new), changes(oracle_new_content)
+    paths = set(pred) | set(oracle)
+    if not paths:
+        return FORMAT_ERROR_REWARD
+    scores = [similarity(pred[p], oracle[p], autojunk=False) if p in pred and p in oracle else 0.0 for p in paths]
+    return sum(scores) / len(scores)
+
+
+def make_patch_similarity_reward() -> Callable[..., list[float]]:
+    """A TRL reward function `(completions, code_context, oracle_new_content, **kwargs) -> list[float]` for
+    datasets whose rows hold the files before (`code_context`) and after the oracle fix (`oracle_new_content`),
+    each a path -> text mapping or its JSON string (how a datasets column stores it)."""
+    import json
+
+    def as_map(value: Any) -> dict[str, str]:
+        return json.loads(value) if isinstance(value, str) else dict(value)
+
+    def swe_rl_reward(completions: Sequence[Any], code_context: Sequence[Any], oracle_new_content: Sequence[Any],
+                      **kwargs: Any) -> list[float]:
+        return [patch_similarity_reward(completion_text(c), as_map(ctx), as_map(new))
+                for c, ctx, new in zip(completions, code_context, oracle_new_content, strict=True)]
+
+    return swe_rl_reward

@@ -35,6 +35,8 @@ class Task:
     pass_to_pass: list[str] = field(default_factory=list)
     test_command: str = "python -m pytest -rA -p no:cacheprovider"
     log_parser: str = "pytest"
+    eval_script: str | None = None  # a SWE-bench 5.x row's own eval script, kept as given
+    eval_type: str = "pass_and_fail"
     workdir: str = "/testbed"
     version: str | None = None
     gold_patch: str | None = None
@@ -44,26 +46,30 @@ class Task:
     extra: dict = field(default_factory=dict)
 
     @classmethod
-    def from_row(cls, row: dict) -> "Task":
-        """Load a SWE-bench / SWE-Gym row as it is (upper-case test fields, JSON-string lists) or our own dict."""
+    def from_row(cls, row: dict, dataset: str | None = None) -> "Task":
+        """Load our own task record, or a published row as it is: SWE-bench (5.x instances with image /
+        eval_script / log_parser / eval_type, or the classic schema), SWE-Gym or SWE-smith (upper-case test
+        fields, JSON-string lists). `dataset` (swe-bench | swe-gym | swe-smith) picks the dataset's conventions
+        when the row cannot tell (SWE-Gym rows look like SWE-bench's); see srl_agent/tasks/rows.py."""
         if not isinstance(row, dict):
             raise InputError("task record is not an object")
         iid = row.get("instance_id")
         if not isinstance(iid, str) or not iid:
             raise InputError("field 'instance_id': missing or not a string")
-        f2p = row.get("fail_to_pass", row.get("FAIL_TO_PASS"))
-        p2p = row.get("pass_to_pass", row.get("PASS_TO_PASS"))
         known = {f for f in cls.__dataclass_fields__}
-        kw = {k: v for k, v in row.items() if k in known and k not in ("fail_to_pass", "pass_to_pass", "extra")}
-        if "gold_patch" not in kw and isinstance(row.get("patch"), str):
-            kw["gold_patch"] = row["patch"]
-        if "image" not in kw and isinstance(row.get("image_name"), str):
-            kw["image"] = row["image_name"]
+        if dataset is None and (row.get("schema") == TASK_SCHEMA or "fail_to_pass" in row):
+            kw = {k: v for k, v in row.items() if k in known and k not in ("fail_to_pass", "pass_to_pass", "extra")}
+            extra = dict(row.get("extra") or {})
+            extra.update({k: v for k, v in row.items() if k not in known and k != "schema"})
+            f2p, p2p = row.get("fail_to_pass"), row.get("pass_to_pass")
+        else:
+            from srl_agent.tasks.rows import published_fields  # the tasks package imports this module
+
+            kw, extra = published_fields(row, dataset, known)
+            f2p = row.get("FAIL_TO_PASS", row.get("fail_to_pass"))
+            p2p = row.get("PASS_TO_PASS", row.get("pass_to_pass"))
         if kw.get("version") is not None:
             kw["version"] = str(kw["version"])
-        extra = dict(row.get("extra") or {})
-        extra.update({k: v for k, v in row.items()
-                      if k not in known and k not in ("FAIL_TO_PASS", "PASS_TO_PASS", "patch", "image_name", "schema")})
         return cls(fail_to_pass=_str_list(f2p, "FAIL_TO_PASS"), pass_to_pass=_str_list(p2p, "PASS_TO_PASS"),
                    extra=extra, **kw)
 

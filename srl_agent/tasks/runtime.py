@@ -13,7 +13,8 @@ from srl_agent.tasks.suite import load_recipe
 
 def resolve_image(task: Task) -> str:
     """The task's start-state image: for a bundled-suite task its task image (built here if missing: the package
-    image, then one small layer with the bug), otherwise `task.image` as given (SWE-bench / SWE-Gym by name)."""
+    image, then one small layer with the bug), otherwise `task.image` as given (SWE-bench / SWE-Gym by name), with
+    the bug layered in when the task's bug is a patch (SWE-smith rows; srl_agent/tasks/swebench.py)."""
     pkg = task.extra.get("package")
     if task.suite and pkg and task.extra.get("bug_patch"):
         try:
@@ -24,6 +25,10 @@ def resolve_image(task: Task) -> str:
             return build_task_image(task, spec).tag
     if not task.image:
         raise SandboxError(f"task {task.instance_id} names no image; give one in its `image` field")
+    if task.extra.get("bug_patch"):  # a published row whose bug is a patch (SWE-smith): its image + the bug layer
+        from srl_agent.tasks.swebench import build_bug_layer
+
+        return build_bug_layer(task.image, task.extra["bug_patch"], task.instance_id, task.workdir)
     return task.image
 
 
