@@ -1,4 +1,5 @@
-"""Benchmark: package image build time (cold, no cache) and tasks graded per minute with 1 and 2 workers."""
+"""Benchmark: package and task image build times and tasks graded per minute (fresh container each) with 1 and
+2 workers."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from srl_agent.grading_cli import Prediction, grade_predictions
 from srl_agent.tasks import load_recipe, load_suite
-from srl_agent.tasks.images import build_package_image
+from srl_agent.tasks.images import build_package_image, build_task_image
 from srl_agent.tasks.validate import sample_per_package
 
 
@@ -27,6 +28,26 @@ def cold_builds() -> list[tuple[str, float]]:
         subprocess.run(["docker", "rmi", "-f", tag], capture_output=True)
         out.append((spec.key, r.seconds))
     return out
+
+
+def task_builds() -> tuple[int, float, float]:
+    """Every task image of the suite built again under a throw-away tag (package images present): how many,
+    seconds in all, and the disk the extra layers take."""
+    suite = load_recipe("pypi-mutants")
+    tasks = load_suite("pypi-mutants")
+    t0, size = time.perf_counter(), 0
+    for i, t in enumerate(tasks):
+        tag = f"srl-agent-bench-task:{i}"
+        build_task_image(t, suite.package(t.extra["package"]), force=True, tag=tag, no_cache=True)
+        out = subprocess.run(["docker", "image", "inspect", "-f", "{{.Size}}", tag], capture_output=True, text=True)
+        pkg = subprocess.run(["docker", "image", "inspect", "-f", "{{.Size}}",
+                              build_package_image(suite.package(t.extra["package"])).tag], capture_output=True,
+                             text=True)
+        size += int(out.stdout.strip() or 0) - int(pkg.stdout.strip() or 0)
+    seconds = time.perf_counter() - t0
+    subprocess.run(["docker", "rmi", "-f", *[f"srl-agent-bench-task:{i}" for i in range(len(tasks))]],
+                   capture_output=True)
+    return len(tasks), seconds, size / 2 ** 20
 
 
 def throughput(tasks, workers: int) -> tuple[float, int]:
@@ -48,6 +69,7 @@ def main() -> int:
                     help="alternating 1- and 2-worker runs; medians are reported (the machine is shared)")
     args = ap.parse_args()
     builds = cold_builds()
+    n_tasks, task_seconds, task_mib = task_builds()
     tasks = sample_per_package(load_suite("pypi-mutants"), args.per_package, seed=3)
     throughput(tasks[:2], 1)  # warm-up: page cache, docker layers
     runs1, runs2 = [], []
@@ -61,6 +83,8 @@ def main() -> int:
     for key, s in builds:
         print(f"| {key} | {s:.1f} |")
     print(f"| all {len(builds)} images | {sum(s for _, s in builds):.1f} |")
+    print(f"| {n_tasks} task images (one layer each on its package image, no cache) | {task_seconds:.1f} "
+          f"({task_seconds / n_tasks:.2f} per task; {task_mib:.1f} MiB of layers in all) |")
     print()
     print(f"| workers | tasks graded / min (median of {args.repeats}; {len(tasks)} gold patches, fresh container each)"
           " | resolved | ratio vs 1 |")

@@ -1,11 +1,15 @@
 """Benchmark `srl traj import` and `srl traj split` on 5,000 SWE-smith-size trajectories (the paper's scale).
 
 The input is made by re-identifying the real SWE-smith records of the corpus (new instance and trajectory
-ids, same messages) into a temporary JSONL file. Each stage runs in a fresh process, once with one worker
-(the baseline) and once with every usable core; the table gives wall time, peak memory (the process plus
-its workers, each at its own peak) and examples per second, with the speed-up over the baseline.
+ids, same messages) into a temporary JSONL file, and the same rows into a dataset repository folder of parquet
+shards (README with configs, split `xml`, messages as JSON strings as on the Hub), which `srl traj import DIR
+--split xml` streams through `datasets.load_dataset` exactly as it streams a Hub id. Each stage runs in a fresh
+process, once with one worker (the baseline) and once with every usable core; the table gives wall time, CPU
+time, peak RSS (the process, and its workers each at its own peak; RSS counts the resident pages of memory-mapped
+Arrow files too) and throughput, with the speed-up over the baseline. A pure CPU control loop, measured before
+and after, says how much of a second core the machine could give at the time (other jobs share it).
 
-    python eval/bench_trajectories.py [--trajectories 5000] [--corpus ../shared/corpus] [--keep DIR]
+    python eval/bench_trajectories.py [--trajectories 5000] [--corpus ../shared/corpus] [--keep DIR] [--no-dataset]
 """
 
 from __future__ import annotations
@@ -42,8 +46,49 @@ def make_input(corpus: Path, n: int, path: Path) -> None:
             fh.write(json.dumps(rec) + "\n")
 
 
+REPO_README = """---
+configs:
+- config_name: default
+  data_files:
+  - split: xml
+    path: data/xml-*.parquet
+---
+"""
+
+
+def make_dataset_repo(raw: Path, folder: Path, rows_per_shard: int = 500) -> None:
+    """The JSONL rows as a Hub-style dataset repository: parquet shards, `messages` as a JSON string."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (folder / "data").mkdir(parents=True, exist_ok=True)
+    (folder / "README.md").write_text(REPO_README)
+    batch: list[dict] = []
+    shards = 0
+
+    def write() -> None:
+        nonlocal shards
+        pq.write_table(pa.Table.from_pylist(batch), folder / "data" / f"xml-{shards:05d}.parquet")
+        shards += 1
+        batch.clear()
+
+    with open(raw, encoding="utf-8") as fh:
+        for line in fh:
+            rec = json.loads(line)
+            if not isinstance(rec["messages"], str):
+                rec["messages"] = json.dumps(rec["messages"])
+            batch.append({k: rec.get(k) for k in ("instance_id", "messages", "resolved", "model", "traj_id", "patch")})
+            if len(batch) == rows_per_shard:
+                write()
+    if batch:
+        write()
+
+
 def _peak_mb() -> tuple[float, float]:
-    self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # VmHWM is this process's own peak; ru_maxrss of RUSAGE_SELF would carry the parent's peak across exec on Linux.
+    status = Path("/proc/self/status")
+    hwm = [line for line in status.read_text().splitlines() if line.startswith("VmHWM:")] if status.is_file() else []
+    self_kb = int(hwm[0].split()[1]) if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     child_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return self_kb / 1024, child_kb / 1024
 
@@ -52,10 +97,10 @@ def run_stage(stage: str, workers: int, src: str, dst: str) -> dict:
     """Run in a child process so that peak memory belongs to this stage only."""
     sys.path.insert(0, str(REPO))
     t0 = time.perf_counter()
-    if stage == "import":
+    if stage in ("import", "import-dataset"):
         from srl_agent.trajectory.importer import import_trajectories
 
-        s = import_trajectories([src], dst, workers=workers)
+        s = import_trajectories([src], dst, workers=workers, split="xml" if stage == "import-dataset" else None)
         count, unit = s.accepted, "trajectories"
         extra = {"steps": s.steps, "rejected": s.rejected}
     else:
@@ -110,6 +155,7 @@ def main() -> int:
     ap.add_argument("--corpus", default=str(REPO.parent / "shared" / "corpus"))
     ap.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     ap.add_argument("--keep", default=None, help="keep the generated files in this folder")
+    ap.add_argument("--no-dataset", action="store_true", help="skip the dataset-repo (parquet, streamed) import")
     ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -126,22 +172,34 @@ def main() -> int:
         make_input(corpus, args.trajectories, raw)
         print(f"input: {args.trajectories} re-identified SWE-smith trajectories, "
               f"{raw.stat().st_size / 2**20:.0f} MiB; {len(os.sched_getaffinity(0))} usable cores")
+        if not args.no_dataset:
+            make_dataset_repo(raw, work / "repo")
+        before = _machine(args.workers)
         rows = []
         for stage in ("import", "split"):
             for w in dict.fromkeys((1, args.workers)):
                 src = str(raw) if stage == "import" else str(work / "traj-1.jsonl")
                 dst = str(work / f"traj-{w}.jsonl") if stage == "import" else str(work / f"ds-{w}")
                 rows.append(_child(stage, w, src, dst))
+        if not args.no_dataset:  # one dataset is one unit: read by one worker whatever --workers says
+            rows.append(_child("import-dataset", 1, str(work / "repo"), str(work / "traj-dataset.jsonl")))
+        after = _machine(args.workers)
         print_table(rows)
-        if args.workers > 1:
-            print(f"control: {args.workers} processes vs 1 on a pure CPU loop, measured just after: "
-                  f"{core_check(args.workers):.2f}x (below {args.workers}x means other work shares the cores)")
-        print(f"load average after the run (other users of this machine count): "
-              f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        for when, m in (("before", before), ("after", after)):
+            print(f"control {when} the run: {m}")
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def _machine(workers: int) -> str:
+    """Load average and the control loop's speed-up: how shared the machine is right now."""
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    if workers < 2:
+        return f"load average {load}"
+    return (f"load average {load}; {workers} processes vs 1 on a pure CPU loop: {core_check(workers):.2f}x "
+            f"(below {workers}x means other work shares the cores)")
 
 
 def print_table(rows: list[dict]) -> None:
@@ -149,13 +207,17 @@ def print_table(rows: list[dict]) -> None:
           "| output | per second |")
     print("|---|---|---|---|---|---|---|---|")
     base = {r["stage"]: r["wall_s"] for r in rows if r["workers"] == 1}
+    base["import-dataset"] = base.get("import", 1.0)  # compared with the JSONL import on one worker
     for r in rows:
         per_s = r["count"] / r["wall_s"] if r["wall_s"] else 0.0
         kid = f"{r['worker_peak_mb']:.0f}" if r["workers"] > 1 else "-"
         print(f"| {r['stage']} | {r['workers']} | {r['wall_s']:.1f} | {base[r['stage']] / r['wall_s']:.2f}x | "
               f"{r['cpu_s']:.1f} | "
               f"{r['peak_mb']:.0f} / {kid} | {r['count']} {r['unit']} | {per_s:,.0f} {r['unit']}/s |")
-    total = sum(r["wall_s"] for r in rows if r["workers"] == max(x["workers"] for x in rows))
+    most = max(x["workers"] for x in rows)
+    total = sum(r["wall_s"] for r in rows if r["workers"] == most and r["stage"] in ("import", "split"))
+    print("(import-dataset: the same rows streamed from a parquet dataset repo; its ratio is against the JSONL "
+          "import on one worker)")
     print(f"\nimport + split with the most workers: {total:.1f} s (target <= 60 s)")
     for r in rows:
         shown = ("stage", "workers", "wall_s", "cpu_s", "peak_mb", "worker_peak_mb", "count", "unit")

@@ -98,7 +98,10 @@ class Agent:
         except EpisodeEnd as end:
             trace.stop_reason, trace.stop_detail = end.reason, end.detail
         trace.patch = self._final_patch(trace)
-        if self.config.grade:
+        if self.config.grade and trace.stop_reason == "sandbox_error":  # the environment failed: nothing to grade
+            trace.grade = {"status": "ERROR", "resolved": False, "tests": {},
+                           "infra_error": trace.stop_detail or "the sandbox failed"}
+        elif self.config.grade:
             trace.grade = self._grade(task, trace.patch)
         trace.wall_seconds = round(self.clock() - started, 3)
         return trace
@@ -125,7 +128,8 @@ class Agent:
             raw = policy.generate(messages)
         except PolicyError as exc:
             raise EpisodeEnd(str(exc), "policy_error") from None
-        record = TraceStep(index=len(trace.steps), raw_output=raw, gen_seconds=round(self.clock() - t0, 4))
+        record = TraceStep(index=len(trace.steps), raw_output=raw, gen_seconds=round(self.clock() - t0, 4),
+                           prompt=messages)
         trace.steps.append(record)
         parsed = parse_completion(raw)
         record.think = parsed.think
@@ -173,17 +177,17 @@ class Agent:
     def _final_patch(self, trace: Trace) -> str:
         try:
             return self.sandbox.diff()
-        except SandboxError as exc:
+        except SandboxError as exc:  # TooLargeError included: graded as no patch
             if not trace.stop_detail:
                 trace.stop_detail = f"could not read the patch: {exc}"
             return ""
 
     def _grade(self, task: Task, patch: str) -> dict:
-        grader = self.grader
+        grader = self.grader or getattr(self.sandbox, "grade", None)  # a Ray sandbox grades on its own node
         if grader is None:
             from srl_agent.grading import grade_patch as grader
         try:
-            report = grader(task, patch, sandbox=self.sandbox)
+            report = grader(task, patch)  # a fresh container from the task image, never this sandbox
         except SandboxError as exc:
             return {"status": "ERROR", "resolved": False, "infra_error": str(exc), "tests": {}}
         return report.to_dict() if hasattr(report, "to_dict") else dict(report)

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from srl_agent import __version__
-from srl_agent.errors import SRLError
+from srl_agent.cli_helpers import Parser, output_settings
+from srl_agent.errors import SRLError, UsageError
+
+USAGE_EXIT, FAILURE_EXIT, INTERRUPT_EXIT, PIPE_EXIT = 2, 1, 130, 141
 
 # Each module exposes `register(subparsers)`; it adds its parsers and sets `func(args) -> int` on them.
 # Imported lazily per group so `srl --help` does not import torch.
@@ -39,10 +43,17 @@ HELP = {
 
 
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="srl", description="Supervised Reinforcement Learning for SWE agents.")
+    parser = Parser(prog="srl", description="Supervised Reinforcement Learning for SWE agents.",
+                    epilog="Exit codes: 0 done, 1 a failure (a run, Docker, a model), 2 a usage error (a bad flag "
+                           "value, an input that is missing or unreadable, an output that cannot be written), "
+                           "130 interrupted.")
     parser.add_argument("--version", action="version", version=f"srl-agent {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="show the libraries' warnings (-vv: also their info logs) and tracebacks of failures")
+    parser.add_argument("-q", "--quiet", action="count", default=0,
+                        help="only results, warnings and errors (no progress bars or lines)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    wanted = argv[0] if argv and not argv[0].startswith("-") else None
+    wanted = next((a for a in argv if not a.startswith("-")), None)
     registered: set[str] = set()
     for name, module_name in COMMAND_MODULES.items():
         if module_name in registered or name in sub.choices:
@@ -60,7 +71,17 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
             continue
         module.register(sub)
         registered.add(module_name)
+    _name_parsers(parser)
     return parser
+
+
+def _name_parsers(parser: argparse.ArgumentParser) -> None:
+    """Every parser records its own prog (`srl traj import`), so that errors name the subcommand as typed."""
+    parser.set_defaults(prog=parser.prog)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _name_parsers(child)
 
 
 def _serves(module_name: str, command: str) -> bool:
@@ -74,20 +95,51 @@ def _not_yet(name: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one `srl` command; returns the exit code (see the parser's epilog)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(argv)
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 0 if not argv else 2
+    prog, verbose = "srl", 0
     try:
-        return int(args.func(args) or 0)
+        parser = build_parser(argv)
+        args = parser.parse_args(argv)
+        prog, verbose = args.prog, args.verbose - args.quiet
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 0 if not argv else USAGE_EXIT
+        with output_settings(verbose):
+            code = int(args.func(args) or 0)
+            sys.stdout.flush()  # inside the try: a closed pipe is then caught here, not at interpreter exit
+        return code
+    except SystemExit as exc:  # argparse: --help, --version, usage errors
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else USAGE_EXIT)
+    except UsageError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return USAGE_EXIT
     except SRLError as exc:
-        print(f"srl {args.command}: error: {exc}", file=sys.stderr)
-        return 1
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return FAILURE_EXIT
     except KeyboardInterrupt:
-        print(f"srl {args.command}: interrupted", file=sys.stderr)
-        return 130
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return INTERRUPT_EXIT
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+    except OSError as exc:
+        # A file the library could not write or read (disk full, a permission changed under a run): one line,
+        # since the arguments were already checked; -v shows where it happened.
+        if verbose > 0 or not exc.filename:
+            raise
+        print(f"{prog}: error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return FAILURE_EXIT
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader of our stdout went away (`srl tasks show ID | head`): stop quietly, as other CLIs do. stdout is
+    pointed at /dev/null so that the interpreter's final flush does not raise again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return PIPE_EXIT
 
 
 if __name__ == "__main__":

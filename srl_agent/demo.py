@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Callable
 
 from srl_agent import demo_stages as st
-from srl_agent.errors import InputError, SRLError
+from srl_agent.cli_helpers import input_path, output_dir
+from srl_agent.errors import SRLError
 
 SUMMARY_SCHEMA = "srl-demo-summary/1"
 STAGES_SCHEMA = "srl-demo-stages/1"
@@ -287,19 +288,16 @@ def format_summary(s: dict) -> str:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    import os
     import warnings
 
-    # The stages' own bars stay (replay, eval-steps, training, eval); loading/saving bars and library
-    # deprecation notices would bury the one line per stage.
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", category=UserWarning)
+    # The stages' own progress stays (replay, eval-steps, training, eval); `srl` already hides library
+    # deprecation notices and load/save bars (srl_agent.cli_helpers.configure_output) unless -v, and the
+    # demo also hides the libraries' UserWarnings, which would bury the one line per stage.
+    if getattr(args, "verbose", 0) <= 0:
+        warnings.filterwarnings("ignore", category=UserWarning)
     plan = st.QUICK if args.quick else st.FULL
-    if args.trajectories is not None and not args.trajectories.exists():
-        raise InputError(f"--trajectories {args.trajectories}: no such file or folder")
-    run_demo(plan, args.run_dir, fresh=args.fresh, trajectories=args.trajectories)
+    trajectories = Path(args.trajectories) if args.trajectories is not None else None
+    run_demo(plan, Path(args.run_dir), fresh=args.fresh, trajectories=trajectories)
     return 0
 
 
@@ -312,9 +310,9 @@ def register(sub) -> None:
                                    "an HTML report. Stages already done in --run-dir are skipped.")
     p.add_argument("--quick", action="store_true", help="a small version (a handful of trajectories, a few "
                                                         "training steps, 3 tasks): about 5 minutes")
-    p.add_argument("--run-dir", type=Path, default=Path("runs/demo"), help="where every output goes "
-                                                                            "(default: runs/demo)")
+    p.add_argument("--run-dir", type=output_dir, default="runs/demo", help="where every output goes "
+                                                                          "(default: runs/demo)")
     p.add_argument("--fresh", action="store_true", help="redo every stage in --run-dir (shared caches such as "
                                                         "images and the student stay)")
-    p.add_argument("--trajectories", type=Path, default=None, help=argparse.SUPPRESS)  # for tests and development
+    p.add_argument("--trajectories", type=input_path, default=None, help=argparse.SUPPRESS)  # tests, development
     p.set_defaults(func=_demo)

@@ -7,12 +7,21 @@ class SRLError(Exception):
     """Root of every error srl-agent raises on purpose. Messages say what to do next."""
 
 
-class ConfigError(SRLError, ValueError):
+class UsageError(SRLError, ValueError):
+    """The command as typed cannot work: a bad flag value, a missing or unreadable input the user named, an
+    output path that cannot be written. `srl` exits 2 on these (argparse's code for usage errors), 1 on the rest."""
+
+
+class ConfigError(UsageError):
     """A setting or argument is invalid."""
 
 
-class InputError(SRLError, ValueError):
+class InputError(UsageError):
     """User-supplied data (a file, a record, a field) is malformed."""
+
+
+class NetworkError(SRLError, ConnectionError):
+    """A remote service (the Hugging Face Hub) cannot be reached and nothing cached stands in for it."""
 
 
 class DockerUnavailableError(SRLError, RuntimeError):
@@ -33,3 +42,8 @@ class CommandTimeoutError(SandboxError, TimeoutError):
 
 class ModelLoadError(SRLError, OSError):
     """A model or tokenizer could not be loaded."""
+
+
+class TooLargeError(SandboxError, ValueError):
+    """A patch or file is over the size the sandbox hands to the host (the agent's doing, not the
+    infrastructure's: a patch that is too large grades as no patch)."""

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from srl_agent.errors import ConfigError
+from srl_agent.cli_helpers import (add_split_arg, check_input, check_model, check_output, check_steps_dataset,
+                                   context_rounds, input_path, nonneg_float, output_dir, positive_float, positive_int,
+                                   probability, seed, suite_and_split)
+from srl_agent.errors import ConfigError, UsageError
+from srl_agent.tasks.suite import split_suite_spec  # noqa: F401 - kept importable from here
 
 
 def _add_policy_args(p: argparse.ArgumentParser, *, scripted: bool) -> None:
@@ -18,10 +21,10 @@ def _add_policy_args(p: argparse.ArgumentParser, *, scripted: bool) -> None:
     p.add_argument("--policy", choices=kinds, default="transformers", help="model backend (default: transformers)")
     p.add_argument("--base-url", default=None, help="openai: endpoint base URL (default: $OPENAI_BASE_URL, "
                                                     "else http://127.0.0.1:8000/v1)")
-    p.add_argument("--temperature", type=float, default=0.0, help="sampling temperature; 0 = greedy (default)")
-    p.add_argument("--top-p", type=float, default=1.0)
-    p.add_argument("--max-new-tokens", type=int, default=512, help="per step (default: 512)")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--temperature", type=nonneg_float, default=0.0, help="sampling temperature; 0 = greedy (default)")
+    p.add_argument("--top-p", type=probability, default=1.0, help="nucleus sampling, in (0, 1] (default: 1)")
+    p.add_argument("--max-new-tokens", type=positive_int, default=512, help="per step (default: 512)")
+    p.add_argument("--seed", type=seed, default=None)
 
 
 def _policy(args: argparse.Namespace, **kw):
@@ -36,24 +39,23 @@ def _policy(args: argparse.Namespace, **kw):
     return load_policy(args.policy, args.model, gen, **kw)
 
 
-def split_suite_spec(spec: str) -> tuple[str, str | None]:
-    """`SUITE[:split]` -> (suite, split); a path that merely contains ':' stays whole."""
-    name, sep, split = spec.rpartition(":")
-    if not sep or not name or "/" in split or not split:
-        return spec, None
-    return name, split
-
-
 def _eval(args: argparse.Namespace) -> int:
     from srl_agent.agent import AgentConfig
     from srl_agent.evaluation import config_record, evaluate
     from srl_agent.prompts import PromptConfig
-    from srl_agent.tasks import load_suite
+    from srl_agent.tasks.suite import load_suite
 
-    suite, split = split_suite_spec(args.tasks)
+    check_policy_model(args)
+    check_output(args.output, "-o", kind="folder")
+    suite, split = suite_and_split(args.tasks, args.split)
     tasks = load_suite(suite, split=split)
+    spec = f"{suite}:{split}" if split else suite  # one form in config.json, whichever the user typed
     if args.instance_ids:
-        wanted = set(args.instance_ids.split(","))
+        wanted = {x.strip() for x in args.instance_ids.split(",") if x.strip()}
+        missing = sorted(wanted - {t.instance_id for t in tasks})
+        if missing:
+            raise UsageError(f"--instance-ids: not in {args.tasks}: {', '.join(missing[:5])}"
+                             f"{' ...' if len(missing) > 5 else ''} (`srl tasks list {args.tasks}` shows the ids)")
         tasks = [t for t in tasks if t.instance_id in wanted]
     if args.limit is not None:
         tasks = tasks[: args.limit]
@@ -70,12 +72,21 @@ def _eval(args: argparse.Namespace) -> int:
 
         expert = load_expert(args.expert)
     policy = _policy(args, **({"batch_size": 1} if args.policy == "transformers" else {}))
-    record = config_record(model=args.model, policy=args.policy, tasks=args.tasks, agent=agent,
+    record = config_record(model=args.model, policy=args.policy, tasks=spec, agent=agent,
                            temperature=args.temperature, max_new_tokens=args.max_new_tokens)
     summary = evaluate(tasks, policy, args.output, agent_config=agent, samples=args.samples, workers=args.workers,
                        expert=expert, record=record, backend=args.backend, address=args.address)
     print_summary(summary, Path(args.output))
     return 0
+
+
+def check_policy_model(args: argparse.Namespace) -> None:
+    """--model as the backend reads it, checked before anything loads: a model for transformers, a trajectory
+    file for scripted (an openai model name is the server's business)."""
+    if args.policy == "transformers":
+        check_model(args.model)
+    elif args.policy == "scripted":
+        check_input(args.model, "--model", hint="the scripted policy replays a canonical trajectory JSONL")
 
 
 def print_summary(s: dict, run_dir: Path) -> None:
@@ -93,18 +104,41 @@ def print_summary(s: dict, run_dir: Path) -> None:
     print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
 
 
+def steps_outputs(output: str | None) -> tuple[Path | None, Path | None]:
+    """(totals JSON, per-example JSONL) for `-o`: a directory gets summary.json + examples.jsonl in it; a path
+    ending in .json (or an existing file) gets the totals there and the examples beside it as X.examples.jsonl."""
+    from srl_agent.traces.step_results import EXAMPLES_FILE, SUMMARY_FILE
+
+    if not output:
+        return None, None
+    path = Path(output)
+    if path.suffix == ".json" or path.is_file():
+        return path, path.with_name(path.stem + ".examples.jsonl")
+    return path / SUMMARY_FILE, path / EXAMPLES_FILE
+
+
 def _eval_steps(args: argparse.Namespace) -> int:
     from srl_agent.evaluation import evaluate_steps
+    from srl_agent.traces.schema import write_json
 
+    check_policy_model(args)
+    check_steps_dataset(args.data, "--data", split=args.split)
+    summary_path, examples_path = steps_outputs(args.output)
+    if summary_path is not None:
+        # Checked before the model loads: a bad -o should not cost a model load and a whole run.
+        check_output(summary_path, "-o")
+        check_output(examples_path, "-o")
     policy = _policy(args, **({"batch_size": args.batch_size} if args.policy == "transformers" else {}))
-    result = evaluate_steps(policy, args.data, split=args.split, limit=args.limit, batch_size=args.batch_size)
+    result = evaluate_steps(policy, args.data, split=args.split, limit=args.limit, batch_size=args.batch_size,
+                            examples_out=examples_path)
     print(f"{result['examples']} step examples ({args.split}): mean step reward {result['mean_reward']:.4f}, "
           f"parse rate {100 * result['parse_rate']:.1f}%")
     for tool, r in result["by_tool"].items():
         print(f"  {tool:<20} n={r['n']:<5} reward {r['mean_reward']:.4f}  parse {100 * r['parse_rate']:.1f}%")
-    if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    if summary_path is not None:
+        result["examples_file"] = examples_path.name
+        write_json(summary_path, result)
+        print(f"wrote {summary_path} and {examples_path} (view: srl traces view {args.output} -o steps.html)")
     return 0
 
 
@@ -116,23 +150,30 @@ def register(sub) -> None:
 def _register_eval(sub) -> None:
     p = sub.add_parser("eval", help="run a student as an agent on tasks in containers")
     _add_policy_args(p, scripted=True)
-    p.add_argument("--tasks", required=True, help="task suite name or path, optionally SUITE:split")
-    p.add_argument("-o", "--output", required=True, help="run directory (resumes when it exists), e.g. runs/ID")
-    p.add_argument("--workers", type=int, default=1, help="episodes in parallel, one sandbox each (default: 1)")
+    p.add_argument("--tasks", required=True, metavar="SUITE[:split]",
+                   help="task suite name or path, optionally SUITE:split")
+    add_split_arg(p)
+    p.add_argument("-o", "--output", required=True, type=output_dir,
+                   help="run directory (resumes when it exists), e.g. runs/ID")
+    p.add_argument("--workers", type=positive_int, default=1, help="episodes in parallel, one sandbox each (default: 1)")
     p.add_argument("--backend", choices=["local", "ray"], default="local",
                    help="where sandboxes run: Docker on this machine, or Ray actors on a cluster (default: local)")
     p.add_argument("--address", default=None, help="ray: the cluster to join (e.g. auto, ray://head:10001; "
                                                    "default: $RAY_ADDRESS, else a local Ray started here)")
-    p.add_argument("--max-steps", type=int, default=30, help="step limit per episode (default: 30)")
-    p.add_argument("--samples", type=int, default=1, help="episodes per task, for pass@k (default: 1)")
-    p.add_argument("--time-limit", type=float, default=None, help="wall-clock seconds per episode (default: none)")
-    p.add_argument("--max-prompt-tokens", type=int, default=None, help="context limit in tokens (default: none)")
-    p.add_argument("--command-timeout", type=float, default=None, help="seconds per command (sandbox default)")
-    p.add_argument("--context-rounds", type=int, default=2, help="earlier rounds in the prompt; -1 = all (default: 2)")
-    p.add_argument("--expert", default=None, metavar="TRAJ.jsonl", help="annotate steps with the expert's action "
-                                                                          "and the step reward")
+    p.add_argument("--max-steps", type=positive_int, default=30, help="step limit per episode (default: 30)")
+    p.add_argument("--samples", type=positive_int, default=1, help="episodes per task, for pass@k (default: 1)")
+    p.add_argument("--time-limit", type=positive_float, default=None,
+                   help="wall-clock seconds per episode (default: none)")
+    p.add_argument("--max-prompt-tokens", type=positive_int, default=None,
+                   help="context limit in tokens (default: none)")
+    p.add_argument("--command-timeout", type=positive_float, default=None,
+                   help="seconds per command (sandbox default)")
+    p.add_argument("--context-rounds", type=context_rounds, default=2,
+                   help="earlier rounds in the prompt; -1 = all (default: 2)")
+    p.add_argument("--expert", default=None, metavar="TRAJ.jsonl", type=input_path,
+                   help="annotate steps with the expert's action and the step reward")
     p.add_argument("--instance-ids", default=None, help="comma-separated subset of tasks")
-    p.add_argument("--limit", type=int, default=None, help="first N tasks only")
+    p.add_argument("--limit", type=positive_int, default=None, help="first N tasks only")
     p.set_defaults(func=_eval)
 
 
@@ -141,7 +182,10 @@ def _register_eval_steps(sub) -> None:
     _add_policy_args(s, scripted=False)
     s.add_argument("--data", required=True, help="step-example dataset directory (from `srl traj split`)")
     s.add_argument("--split", default="validation", help="dataset split (default: validation)")
-    s.add_argument("--limit", type=int, default=None, help="first N examples only")
-    s.add_argument("--batch-size", type=int, default=8, help="prompts per generate call (default: 8)")
-    s.add_argument("-o", "--output", default=None, help="also write the result as JSON here")
+    s.add_argument("--limit", type=positive_int, default=None, help="first N examples only")
+    s.add_argument("--batch-size", type=positive_int, default=8, help="prompts per generate call (default: 8)")
+    s.add_argument("-o", "--output", default=None, metavar="DIR|FILE.json",
+                   help="write the totals and every example (prompt, completion, parsed action or format error, "
+                        "expert action, reward): DIR gets summary.json + examples.jsonl; FILE.json gets the "
+                        "totals, with the examples beside it in FILE.examples.jsonl")
     s.set_defaults(func=_eval_steps)

@@ -124,6 +124,10 @@ def evaluate(tasks: Sequence[Task], policy: Policy, run_dir: str | Path, *, agen
     resolved = [0]
 
     def run_task(task: Task, pending: list[int]) -> None:
+        if grader is None and backend == "local":  # its fresh grading container starts while the episode runs
+            from srl_agent.grading_run import prepare
+
+            prepare(task)
         with sandbox_factory(task) as sandbox:
             for n, j in enumerate(pending):
                 if n:
@@ -164,9 +168,9 @@ def evaluate(tasks: Sequence[Task], policy: Policy, run_dir: str | Path, *, agen
 
 
 def _progress(total: int, enabled: bool, desc: str = "eval", unit: str = "episode"):
-    from tqdm.auto import tqdm
+    from srl_agent.progress import progress
 
-    return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, dynamic_ncols=True)
+    return progress(desc, total=total, unit=unit, enabled=enabled, leave=True)
 
 
 def read_reports(run_dir: str | Path) -> list[dict]:
@@ -254,14 +258,8 @@ def config_record(**kw) -> dict:
     return kw
 
 
-def evaluate_steps(policy: Policy, data_dir: str | Path, *, split: str = "validation", limit: int | None = None,
-                   batch_size: int = 8, progress: bool = True) -> dict:
-    """The paper's validation metric: mean step reward (and parse rate) of the policy on step examples."""
+def _load_step_examples(data_dir: str | Path, split: str, limit: int | None):
     from datasets import DatasetDict, load_from_disk
-
-    from srl_agent.actions import parse_completion
-    from srl_agent.policy.base import generate_batch
-    from srl_agent.reward import step_reward
 
     try:
         data = load_from_disk(str(data_dir))
@@ -275,21 +273,70 @@ def evaluate_steps(policy: Policy, data_dir: str | Path, *, split: str = "valida
         data = data.select(range(min(limit, len(data))))
     if len(data) == 0:
         raise InputError(f"{data_dir} [{split}]: no step examples")
+    return data
+
+
+def step_result(index: int, row: dict, completion: str):
+    """Score one completion against the row's expert action; the row is a `srl traj split` example."""
+    from srl_agent.actions import parse_completion
+    from srl_agent.reward import step_reward
+    from srl_agent.traces.step_results import StepResult
+
+    parsed = parse_completion(completion)
+    action = parsed.action
+    return StepResult(index=index, prompt=[dict(m) for m in row["prompt"]], completion=completion,
+                      expert_action=row["expert_action"], reward=float(step_reward(completion, row["expert_action"])),
+                      think=parsed.think, action=action.render() if action else None,
+                      action_tool=action.tool if action else None, format_error=parsed.error,
+                      instance_id=row.get("instance_id") or "", step_index=row.get("step_index"),
+                      num_steps=row.get("num_steps"), tool=row.get("tool"),
+                      expert_thought=row.get("expert_thought") or "", source=row.get("source") or "")
+
+
+def evaluate_steps(policy: Policy, data_dir: str | Path, *, split: str = "validation", limit: int | None = None,
+                   batch_size: int = 8, progress: bool = True, examples_out: str | Path | None = None) -> dict:
+    """The paper's validation metric: mean step reward (and parse rate) of the policy on step examples.
+
+    With `examples_out`, every example's prompt, completion, parsed action (or format error), expert action
+    and reward go to that JSONL file as they are scored (StepResult lines), so a stopped run keeps them.
+    """
+    from srl_agent.policy.base import generate_batch
+
+    data = _load_step_examples(data_dir, split, limit)
     bar = _progress(len(data), progress, "eval-steps", "example")
     by_tool: dict[str, list[tuple[float, bool]]] = {}
-    for start in range(0, len(data), max(1, batch_size)):
-        rows = data[start: start + batch_size]
-        outputs = generate_batch(policy, rows["prompt"])
-        for out, expert, tool in zip(outputs, rows["expert_action"], rows.get("tool") or [None] * len(outputs)):
-            by_tool.setdefault(tool or "?", []).append((step_reward(out, expert), parse_completion(out).ok))
-        bar.update(len(outputs))
-    bar.close()
+    out = None
+    if examples_out is not None:
+        Path(examples_out).parent.mkdir(parents=True, exist_ok=True)
+        out = open(examples_out, "w", encoding="utf-8")
+    try:
+        for start in range(0, len(data), max(1, batch_size)):
+            rows = data[start: start + batch_size]
+            outputs = generate_batch(policy, rows["prompt"])
+            for j, completion in enumerate(outputs):
+                result = step_result(start + j, {k: v[j] for k, v in rows.items()}, completion)
+                by_tool.setdefault(result.tool or "?", []).append((result.reward, result.format_error is None))
+                if out is not None:
+                    out.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+            if out is not None:
+                out.flush()
+            bar.update(len(outputs))
+    finally:
+        bar.close()
+        if out is not None:
+            out.close()
+    return _steps_summary(policy, data_dir, split, by_tool)
+
+
+def _steps_summary(policy: Policy, data_dir, split: str, by_tool: dict[str, list[tuple[float, bool]]]) -> dict:
+    from srl_agent.traces.step_results import STEPS_SUMMARY_SCHEMA
+
     scores = [x for v in by_tool.values() for x in v]
 
     def stats(v: list[tuple[float, bool]]) -> dict:
         n = len(v)
         return {"n": n, "mean_reward": sum(r for r, _ in v) / n, "parse_rate": sum(ok for _, ok in v) / n}
 
-    return {"schema": "srl-eval-steps/1", "model": getattr(policy, "name", ""), "data": str(data_dir), "split": split,
-            "examples": len(scores), **{k: v for k, v in stats(scores).items() if k != "n"},
+    return {"schema": STEPS_SUMMARY_SCHEMA, "model": getattr(policy, "name", ""), "data": str(data_dir),
+            "split": split, "examples": len(scores), **{k: v for k, v in stats(scores).items() if k != "n"},
             "by_tool": {k: stats(v) for k, v in sorted(by_tool.items())}}

@@ -1,8 +1,11 @@
-"""Grading: pure functions from a test log to a SWE-bench-shaped report, plus applying a patch and testing it in a sandbox."""
+"""Grading: pure functions from a test log (and pytest's junit XML) to a SWE-bench-shaped report; `grade_patch`
+grades a patch in a fresh container from the task image (srl_agent/grading_run.py), never the agent's own."""
 
 from __future__ import annotations
 
 import time
+import warnings
+import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -10,7 +13,7 @@ from swebench.harness.constants import FAIL_TO_PASS, PASS_TO_PASS, ResolvedStatu
 from swebench.harness.grading import get_eval_tests_report, get_resolution_status
 from swebench.harness.log_parsers import PARSER_REGISTRY
 
-from srl_agent.errors import DockerUnavailableError, ImageBuildError, InputError, SandboxError
+from srl_agent.errors import InputError
 from srl_agent.task import Task
 
 GRADE_SCHEMA = "srl-grade/1"
@@ -20,8 +23,7 @@ _FROM_SWEBENCH = {ResolvedStatus.FULL.value: "FULL", ResolvedStatus.PARTIAL.valu
 APPLY_COMMANDS = ("git apply --verbose", "git apply --verbose --reject", "patch --batch --forward --fuzz=5 -p1 -i")
 PARSER_ALIASES = {"pytest": "parse_log_pytest", "pytest_options": "parse_log_pytest_options",
                   "pytest_v2": "parse_log_pytest_v2", "django": "parse_log_django"}
-PATCH_PATH = "/tmp/srl_grade.patch"
-LOG_PATH = "/tmp/srl_grade_test.log"
+PASSING = ("PASSED", "XFAIL")
 
 
 @dataclass
@@ -38,6 +40,9 @@ class GradeReport:
     test_exit_code: int | None = None
     duration: float = 0.0
     test_output: str = ""
+    dropped: list = field(default_factory=list)  # [{path, reason}]: the patch's changes the grader did not apply
+    result_source: str = "log"  # "junit+log": pytest's junit XML and the log parser agreed on every test
+    disagreements: list = field(default_factory=list)  # tests the two channels disagree on (counted as failed)
 
     @property
     def resolved(self) -> bool:
@@ -70,108 +75,90 @@ def parse_test_log(log: str, parser: str = "pytest") -> dict[str, str]:
     return fn(log, None)
 
 
-def grade_log(task: Task, log: str, *, exit_code: int | None = None) -> GradeReport:
-    """Grade a test log against the task's FAIL_TO_PASS / PASS_TO_PASS lists (no Docker involved)."""
+def _nodeid(case: ET.Element) -> str | None:
+    """pytest's node id of a junit testcase (xunit1: `file` says where the module ends in `classname`)."""
+    name, cls, path = case.get("name"), case.get("classname") or "", case.get("file")
+    if not name:
+        return None
+    if not path:
+        return f"{cls.replace('.', '/')}.py::{name}" if cls else name
+    module = path[:-3].replace("/", ".") if path.endswith(".py") else path.replace("/", ".")
+    inner = cls[len(module):].lstrip(".") if cls == module or cls.startswith(module + ".") else ""
+    return "::".join([path, *([p for p in inner.split(".") if p]), name])
+
+
+def parse_junit(xml: bytes | str | None) -> dict[str, str] | None:
+    """Test id -> status from pytest's junit XML (xunit1), or None when there is none or it is not valid XML
+    (the test process died before pytest wrote it)."""
+    if not xml:
+        return None
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError:
+        return None
+    out: dict[str, str] = {}
+    for case in root.iter("testcase"):
+        nid = _nodeid(case)
+        if nid is None:
+            continue
+        kids = {c.tag: c for c in case}
+        if "failure" in kids or "error" in kids:
+            status = "FAILED" if "failure" in kids else "ERROR"
+        elif "skipped" in kids:
+            status = "XFAIL" if (kids["skipped"].get("type") or "").endswith("xfail") else "SKIPPED"
+        else:
+            status = "PASSED"
+        if out.get(nid) in ("FAILED", "ERROR"):
+            continue  # a teardown error after a pass is recorded as a second entry: the failure stands
+        out[nid] = status
+    return out
+
+
+def combine(log_map: dict[str, str], junit_map: dict[str, str], tests: list[str]) -> tuple[dict[str, str], list[str]]:
+    """A test passes only when the log parser and the junit XML both say it passed; (status map for the
+    task's tests, the tests they disagree on)."""
+    status, disagree = {}, []
+    for t in tests:
+        a, b = log_map.get(t), junit_map.get(t)
+        ok_a, ok_b = a in PASSING, b in PASSING
+        if ok_a != ok_b:
+            disagree.append(t)
+        status[t] = (a if a in PASSING else "PASSED") if ok_a and ok_b else (a if a and not ok_a else "FAILED")
+    return status, disagree
+
+
+def grade_log(task: Task, log: str, *, exit_code: int | None = None, junit: bytes | str | None = None,
+              use_junit: bool = False) -> GradeReport:
+    """Grade a test log against the task's FAIL_TO_PASS / PASS_TO_PASS lists (no Docker involved). With
+    `use_junit`, pytest's junit XML must agree: a test passes only when both channels say so, and no XML at all
+    (a process that printed PASSED lines and exited) passes nothing."""
     status_map = parse_test_log(log, task.log_parser)
+    disagreements: list[str] = []
+    if use_junit:
+        status_map, disagreements = combine(status_map, parse_junit(junit) or {}, task.fail_to_pass + task.pass_to_pass)
     tests = get_eval_tests_report(status_map, {FAIL_TO_PASS: task.fail_to_pass, PASS_TO_PASS: task.pass_to_pass})
     tests = {FAIL_TO_PASS: tests[FAIL_TO_PASS], PASS_TO_PASS: tests[PASS_TO_PASS]}
     if not task.fail_to_pass and not task.pass_to_pass:
         raise InputError(f"task {task.instance_id}: no FAIL_TO_PASS or PASS_TO_PASS tests to grade with")
     status = _FROM_SWEBENCH[get_resolution_status(tests)]
     return GradeReport(task.instance_id, status, patch_exists=True, patch_applied=True, tests_status=tests,
-                       test_exit_code=exit_code, test_output=log)
+                       test_exit_code=exit_code, test_output=log, result_source="junit+log" if use_junit else "log",
+                       disagreements=disagreements)
 
 
 def error_report(task: Task, reason: str, **kw) -> GradeReport:
     return GradeReport(task.instance_id, "ERROR", infra_error=reason, **kw)
 
 
-def _test_files(task: Task) -> list[str]:
-    return sorted({t.split("::")[0] for t in task.fail_to_pass + task.pass_to_pass if "::" in t})
+def grade_patch(task: Task, patch: str | None, sandbox=None, *, timeout: float = 900.0, pool=None,
+                **sandbox_kwargs) -> GradeReport:
+    """Grade `patch` for `task` in a fresh, never-used container from the task image (taken from `pool`, by
+    default the process's shared pool of pre-started ones); never raises for infrastructure failures.
 
-
-def _alive_or_raise(sb, what: str, obs) -> None:
-    if obs.restarted or (obs.exit_code is None and not obs.timed_out):
-        raise SandboxError(f"the container's shell died while {what}")
-
-
-def _apply(sb, task: Task, patch: str) -> tuple[str | None, str]:
-    """Try each apply command on a reset tree; (command that worked or None, last error output)."""
-    sb.write_file(PATCH_PATH, patch if patch.endswith("\n") else patch + "\n")
-    last = ""
-    for i, cmd in enumerate(APPLY_COMMANDS):
-        if i:
-            sb.reset()
-            sb.write_file(PATCH_PATH, patch if patch.endswith("\n") else patch + "\n")
-        obs = sb.run(f"cd {task.workdir} && {cmd} {PATCH_PATH}", timeout=120)
-        _alive_or_raise(sb, "applying the patch", obs)
-        if obs.exit_code == 0:
-            # leftovers of the fallbacks must not show up as part of the graded tree
-            sb.run(f"cd {task.workdir} && rm -f {PATCH_PATH} $(git ls-files --others --exclude-standard '*.rej' '*.orig')",
-                   timeout=30)
-            return cmd, ""
-        last = obs.output[-2000:]
-    sb.reset()
-    return None, last
-
-
-def grade_in_sandbox(sb, task: Task, patch: str | None, *, timeout: float = 900.0, reset: bool = True) -> GradeReport:
-    """Reset `sb` to the task's start state, apply `patch`, restore the test files, run the tests, grade the log.
-
-    reset=False only for a sandbox that was just checkpointed at the start state (nothing to undo)."""
-    t0 = time.perf_counter()
-    try:
-        if reset:
-            sb.reset()
-        applied = None
-        if patch and patch.strip():
-            applied, err = _apply(sb, task, patch)
-            if applied is None:
-                return GradeReport(task.instance_id, "NO", patch_exists=True, patch_applied=False,
-                                   apply_error=err or "the patch does not apply", duration=time.perf_counter() - t0)
-        files = _test_files(task)
-        if files:  # SWE-bench applies the test patch last, so a prediction cannot change the tests that grade it
-            quoted = " ".join(f"'{f}'" for f in files)
-            sb.run(f"cd {task.workdir} && git checkout HEAD -- {quoted} 2>/dev/null", timeout=60)
-        if task.test_patch:
-            sb.write_file("/tmp/srl_test.patch", task.test_patch)
-            obs = sb.run(f"cd {task.workdir} && git apply --verbose /tmp/srl_test.patch", timeout=120)
-            _alive_or_raise(sb, "applying the test patch", obs)
-            if obs.exit_code != 0:
-                return error_report(task, f"the task's test patch does not apply: {obs.output[-500:]}",
-                                    patch_exists=bool(applied), patch_applied=bool(applied))
-        obs = sb.run(f"cd {task.workdir} && {task.test_command} > {LOG_PATH} 2>&1; echo SRL_TEST_EXIT=$?",
-                     timeout=timeout)
-        if obs.timed_out:
-            return error_report(task, f"the test run timed out after {timeout:.0f}s", patch_exists=bool(applied),
-                                patch_applied=bool(applied), duration=time.perf_counter() - t0)
-        _alive_or_raise(sb, "running the tests", obs)
-        code = None
-        for line in obs.output.splitlines():
-            if line.startswith("SRL_TEST_EXIT="):
-                code = int(line.split("=", 1)[1])
-        if code is None:
-            raise SandboxError(f"the test command ended without reporting its exit status: {obs.output[-300:]}")
-        log = sb.read_file(LOG_PATH)
-    except SandboxError as exc:
-        return error_report(task, f"{type(exc).__name__}: {exc}", patch_exists=bool(patch and patch.strip()),
-                            duration=time.perf_counter() - t0)
-    report = grade_log(task, log, exit_code=code)
-    report.patch_exists = bool(applied)
-    report.patch_applied = bool(applied)
-    report.apply_command = applied
-    report.duration = time.perf_counter() - t0
-    return report
-
-
-def grade_patch(task: Task, patch: str | None, sandbox=None, *, timeout: float = 900.0, **sandbox_kwargs) -> GradeReport:
-    """Grade `patch` for `task` in `sandbox` (reset first) or in a fresh task sandbox; never raises for infra failures."""
+    `sandbox` is accepted for old callers and ignored: nothing in the container the agent used is trusted."""
     if sandbox is not None:
-        return grade_in_sandbox(sandbox, task, patch, timeout=timeout)
-    from srl_agent.tasks import task_sandbox  # the tasks package imports this module
+        warnings.warn("grade_patch(sandbox=...) is ignored: patches are graded in a fresh container",
+                      DeprecationWarning, stacklevel=2)
+    from srl_agent.grading_run import grade_fresh  # imports the sandbox and tasks packages
 
-    try:
-        with task_sandbox(task, **sandbox_kwargs) as sb:
-            return grade_in_sandbox(sb, task, patch, timeout=timeout, reset=False)
-    except (SandboxError, ImageBuildError, DockerUnavailableError, OSError) as exc:  # OSError: sdist fetch
-        return error_report(task, f"could not start the task's sandbox: {exc}", patch_exists=bool(patch and patch.strip()))
+    return grade_fresh(task, patch, timeout=timeout, pool=pool, **sandbox_kwargs)

@@ -10,6 +10,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+from srl_agent.cli_helpers import (add_split_arg, check_distinct, check_output, output_dir, output_file, positive_float, positive_int,
+                                   suite_and_split, text_file)
 from srl_agent.errors import InputError
 from srl_agent.grading import GradeReport, grade_patch
 from srl_agent.jsonio import read_json_or_jsonl
@@ -28,7 +30,7 @@ class Prediction:
 def read_predictions(path: Path) -> list[Prediction]:
     """SWE-bench predictions: a JSON list, a JSON object keyed by instance id, or JSONL."""
     if not path.is_file():
-        raise InputError(f"{path}: no such predictions file")
+        raise InputError(f"{path}: {'is a folder; give' if path.is_dir() else 'no such'} predictions file")
     data = read_json_or_jsonl(path)
     rows = list(data.values()) if isinstance(data, dict) and "instance_id" not in data else (
         [data] if isinstance(data, dict) else data)
@@ -105,7 +107,7 @@ def run_report(tasks: list[Task], preds: list[Prediction], reports: dict[str, Gr
 def grade_predictions(preds: list[Prediction], tasks: list[Task], run_dir: Path, *, workers: int = 1,
                       timeout: float = 900.0, progress: bool = True) -> dict[str, GradeReport]:
     """Grade every prediction (skipping those already graded in run_dir) with `workers` containers at once."""
-    from tqdm import tqdm
+    from srl_agent.progress import progress as progress_bar
 
     by_id = {t.instance_id: t for t in tasks}
     unknown = [p.instance_id for p in preds if p.instance_id not in by_id]
@@ -121,7 +123,7 @@ def grade_predictions(preds: list[Prediction], tasks: list[Task], run_dir: Path,
         else:
             todo.append(p)
     lock = threading.Lock()
-    bar = tqdm(total=len(preds), initial=len(reports), desc="grading", unit="task", disable=not progress)
+    bar = progress_bar("grading", total=len(preds), initial=len(reports), unit="task", enabled=progress)
 
     def one(p: Prediction) -> None:
         rep = grade_patch(by_id[p.instance_id], p.model_patch, timeout=timeout)
@@ -141,10 +143,12 @@ def grade_predictions(preds: list[Prediction], tasks: list[Task], run_dir: Path,
 def _grade(args: argparse.Namespace) -> int:
     from srl_agent.tasks import load_suite
 
-    preds = read_predictions(Path(args.predictions))
-    tasks = load_suite(args.tasks)
+    check_distinct(args.output, [args.predictions], "-o")
     out = Path(args.output)
     run_dir = Path(args.run_dir) if args.run_dir else out.with_name(out.stem + "_logs")
+    check_output(run_dir, "--run-dir" if args.run_dir else f"the log folder beside -o ({run_dir})", kind="folder")
+    preds = read_predictions(Path(args.predictions))
+    tasks = load_suite(*suite_and_split(args.tasks, args.split))
     reports = grade_predictions(preds, tasks, run_dir, workers=args.workers, timeout=args.timeout,
                                 progress=not args.quiet)
     report = run_report(tasks, preds, reports)
@@ -161,12 +165,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Apply each prediction's model_patch to its task in a fresh container, run "
                                    "FAIL_TO_PASS and PASS_TO_PASS tests, and write a SWE-bench-style report. "
                                    "Instances already graded in the log folder are skipped (rerun to resume).")
-    p.add_argument("predictions", help="JSON or JSONL with instance_id, model_name_or_path, model_patch")
-    p.add_argument("--tasks", default="pypi-mutants", help="suite name, folder or tasks file (default: pypi-mutants)")
-    p.add_argument("-o", "--output", required=True, help="where to write the run report (JSON)")
-    p.add_argument("--run-dir", default=None,
+    p.add_argument("predictions", type=text_file, help="JSON or JSONL with instance_id, model_name_or_path, "
+                                                      "model_patch")
+    p.add_argument("--tasks", default="pypi-mutants", metavar="SUITE[:split]",
+                   help="suite name, folder or tasks file, optionally SUITE:split (default: pypi-mutants)")
+    add_split_arg(p)
+    p.add_argument("-o", "--output", required=True, type=output_file, help="where to write the run report (JSON)")
+    p.add_argument("--run-dir", default=None, type=output_dir,
                    help="per-instance logs and reports (default: <OUTPUT stem>_logs beside the report)")
-    p.add_argument("--workers", type=int, default=2, help="containers graded at once (default: 2)")
-    p.add_argument("--timeout", type=float, default=900.0, help="seconds for one test run (default: 900)")
+    p.add_argument("--workers", type=positive_int, default=2, help="containers graded at once (default: 2)")
+    p.add_argument("--timeout", type=positive_float, default=900.0, help="seconds for one test run (default: 900)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_grade)

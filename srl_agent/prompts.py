@@ -86,9 +86,13 @@ def truncate_middle(text: str, limit: int) -> str:
     return text[:head] + marker + (text[len(text) - tail:] if tail else "")
 
 
-def omitted_note(n: int) -> str:
-    return (f"\n\n(You have already taken {n} step{'s' if n != 1 else ''}; "
-            "only the most recent ones are shown below.)")
+def omitted_note(taken: int, shown: int) -> str:
+    """The note after the task when earlier rounds are left out: steps taken so far, and how many are shown."""
+    steps = f"{taken} step{'s' if taken != 1 else ''}"
+    if shown == 0:
+        return f"\n\n(You have already taken {steps}; {'it is' if taken == 1 else 'they are'} not shown.)"
+    last = "the last one is" if shown == 1 else f"the last {shown} are"
+    return f"\n\n(You have already taken {steps}; only {last} shown below, the first {taken - shown} left out.)"
 
 
 def build_step_messages(problem_statement: str, history: Sequence[StepLike],
@@ -97,7 +101,7 @@ def build_step_messages(problem_statement: str, history: Sequence[StepLike],
     k = config.context_rounds
     shown = list(history) if k < 0 else (list(history[max(0, len(history) - k):]) if k > 0 else [])
     omitted = len(history) - len(shown)
-    task_text = problem_statement + (omitted_note(omitted) if omitted else "")
+    task_text = problem_statement + (omitted_note(len(history), len(shown)) if omitted else "")
     messages = [{"role": "system", "content": config.system_prompt}, {"role": "user", "content": task_text}]
     for step in shown:
         call = render(step.action)

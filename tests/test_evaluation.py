@@ -177,16 +177,22 @@ def test_eval_steps_input_mistakes_are_one_line_errors(tmp_path):
 
     from srl_agent.errors import InputError
 
-    with pytest.raises(InputError, match="srl traj split"):
+    from srl_agent.errors import UsageError
+
+    with pytest.raises(UsageError, match="srl traj split"):
         _cli(["eval-steps", "--model", "m", "--policy", "openai", "--data", str(tmp_path / "nothing")])
+    with pytest.raises(InputError, match="srl traj split"):
+        evaluate_steps(DeterministicPolicy([]), tmp_path / "nothing", progress=False)
     from srl_agent.cli import main
 
-    assert main(["eval-steps", "--model", "m", "--policy", "openai", "--data", str(tmp_path / "nothing")]) == 1
-    assert main(["eval", "--model", "m", "--tasks", str(tmp_path / "none.jsonl"), "-o", str(tmp_path / "r")]) == 1
+    assert main(["eval-steps", "--model", "m", "--policy", "openai", "--data", str(tmp_path / "nothing")]) == 2
+    assert main(["eval", "--model", "m", "--tasks", str(tmp_path / "none.jsonl"), "-o", str(tmp_path / "r")]) == 2
     rows = {"prompt": [[{"role": "user", "content": "u"}]], "expert_action": [Action.bash("ls").render()]}
     DatasetDict({"train": Dataset.from_dict(rows)}).save_to_disk(tmp_path / "d")
-    with pytest.raises(InputError, match="no split 'validation'.*train"):
+    with pytest.raises(UsageError, match="no split 'validation'.*train"):
         _cli(["eval-steps", "--model", "m", "--policy", "openai", "--data", str(tmp_path / "d")])
+    with pytest.raises(InputError, match="no split 'validation'.*train"):
+        evaluate_steps(DeterministicPolicy([]), tmp_path / "d", progress=False)
     # A bare Dataset (no splits) is taken as it is; rows without a tool column are grouped under '?'.
     Dataset.from_dict(rows).save_to_disk(tmp_path / "bare")
     result = evaluate_steps(DeterministicPolicy([format_completion("t", Action.bash("ls"))]), tmp_path / "bare",

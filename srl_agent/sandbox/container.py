@@ -6,6 +6,7 @@ from __future__ import annotations
 import atexit
 import io
 import os
+import re
 import signal
 import tarfile
 import threading
@@ -16,8 +17,12 @@ from pathlib import Path
 from srl_agent.errors import DockerUnavailableError, SandboxError
 
 LABEL = "srl-agent"  # every container we start carries `srl-agent=1`; `srl env gc` removes them all
-TOOLS_DIR = "/usr/local/lib/srl-agent"
-_TOOL_FILES = ("editor.py", "state.py")
+TOOLS_DIR = "/usr/local/lib/srl-agent"  # root-owned 0755: the agent can read the tools, never change them
+_TOOL_FILES = ("supervisor.py", "agentops.py", "shell.py", "procs.py", "fsutil.py", "snapshot.py", "gitstate.py",
+               "editor.py")
+# What the root supervisor needs and nothing more (found by removing one at a time: see docs/sandbox.md):
+# kill the agent's processes, drop to its uid/gid, restore owners, modes and files it closed off.
+CAPABILITIES = ("KILL", "SETUID", "SETGID", "CHOWN", "DAC_OVERRIDE", "FOWNER")
 
 _client = None
 _client_lock = threading.Lock()
@@ -51,6 +56,9 @@ class ContainerSpec:
     network: bool = False
     labels: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
+    disk: str | None = "2g"  # the writable layer (work dir, home, ...): the watchdog stops a container past it
+    tmp_size: str = "1g"  # /tmp and /var/tmp are tmpfs of this size (counted in `memory` as well)
+    runtime: str | None = None  # e.g. "runsc" (gVisor) for a kernel of its own, where the engine has it
 
 
 class Container:
@@ -65,10 +73,13 @@ class Container:
         import docker
 
         api = docker_client().api
+        tmpfs = f"rw,exec,nosuid,nodev,size={spec.tmp_size},mode=1777"
         host_config = api.create_host_config(
             mem_limit=spec.memory, memswap_limit=spec.memory, nano_cpus=int(spec.cpus * 1e9),
             pids_limit=spec.pids_limit, network_mode="bridge" if spec.network else "none", init=True,
-            security_opt=["no-new-privileges"],
+            security_opt=["no-new-privileges"], cap_drop=["ALL"], cap_add=list(CAPABILITIES),
+            tmpfs={"/tmp": tmpfs, "/var/tmp": tmpfs, "/run/srl-agent": "rw,noexec,nosuid,nodev,size=64m,mode=0755"},
+            runtime=spec.runtime,
         )
         labels = {LABEL: "1", f"{LABEL}.pid": str(os.getpid()), **spec.labels}
         try:
@@ -86,6 +97,10 @@ class Container:
             api.start(container.id)
             container.put_files(TOOLS_DIR, {name: (Path(__file__).parent / "incontainer" / name).read_bytes()
                                             for name in _TOOL_FILES})
+            if spec.disk:
+                from srl_agent.sandbox.watchdog import watch
+
+                watch(container.id, parse_size(spec.disk))
         except Exception:
             container.remove()
             raise
@@ -115,14 +130,15 @@ class Container:
             return None
         return None if info.get("Running") else info.get("ExitCode")
 
-    def put_files(self, directory: str, files: dict[str, bytes], mode: int = 0o644) -> None:
-        """Copy files into a directory of the container (created if missing) through the archive API."""
+    def put_files(self, directory: str, files: dict[str, bytes], mode: int = 0o644, dir_mode: int = 0o755) -> None:
+        """Copy files into a directory of the container (created if missing, root-owned, `dir_mode`; its parents
+        0755) through the archive API."""
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w") as tar:
             parts = [p for p in directory.strip("/").split("/") if p]
             for i in range(1, len(parts) + 1):
                 info = tarfile.TarInfo("/".join(parts[:i]))
-                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                info.type, info.mode = tarfile.DIRTYPE, (dir_mode if i == len(parts) else 0o755)
                 tar.addfile(info)
             for name, data in files.items():
                 info = tarfile.TarInfo("/".join([*parts, name]))
@@ -145,6 +161,13 @@ class Container:
             f = tar.extractfile(member) if member else None
             return f.read().decode("utf-8", "replace") if f else None
 
+    def image_env(self) -> list[str]:
+        """The container's environment as the image and spec set it (`K=V` strings)."""
+        try:
+            return list(docker_client().api.inspect_container(self.id)["Config"].get("Env") or [])
+        except Exception as exc:
+            raise SandboxError(f"could not inspect container {self.id[:12]}: {exc}") from None
+
     def is_alive(self) -> bool:
         try:
             return bool(docker_client().api.inspect_container(self.id)["State"]["Running"])
@@ -160,7 +183,36 @@ class Container:
 
     def remove(self) -> None:
         _unregister(self.id)
+        from srl_agent.sandbox.watchdog import unwatch
+
+        unwatch(self.id)
         _remove_ids([self.id])
+
+    def get_file(self, path: str, limit: int) -> bytes | None:
+        """A regular file's bytes through the archive API (works on a stopped container), or None."""
+        import docker
+
+        try:
+            stream, st = docker_client().api.get_archive(self.id, path)
+        except docker.errors.NotFound:
+            return None
+        if st.get("size", 0) > limit:
+            raise SandboxError(f"{path} in {self.id[:12]} is over {limit >> 20} MiB")
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+            member = tar.next()
+            f = tar.extractfile(member) if member else None
+            return f.read() if f else None
+
+
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_size(text: str | int) -> int:
+    """Docker-style sizes: 512m, 2g, 1.5GiB, 100000 (bytes)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*", str(text).lower())
+    if not m:
+        raise SandboxError(f"not a size: {text!r} (write e.g. 512m or 2g)")
+    return int(float(m[1]) * _UNITS[m[2]])
 
 
 # --- cleanup that cannot be forgotten -------------------------------------------------------------------------

@@ -106,9 +106,9 @@ def build_base_image(tag: str = BASE_IMAGE, *, force: bool = False, log=print) -
 
 
 def build_layer(tag: str, context: Path, *, build_args: dict[str, str] | None = None,
-                dockerfile: str = "Dockerfile") -> str:
+                dockerfile: str = "Dockerfile", no_cache: bool = False) -> str:
     """`docker build` a layer from a local context with the classic builder (no registry, no BuildKit needed)."""
-    args = ["build", "-q", "-t", tag, "-f", str(Path(context) / dockerfile)]
+    args = ["build", "-q", "-t", tag, "-f", str(Path(context) / dockerfile)] + (["--no-cache"] if no_cache else [])
     for k, v in (build_args or {}).items():
         args += ["--build-arg", f"{k}={v}"]
     proc = _docker(*args, str(context), check=False, env={**os.environ, "DOCKER_BUILDKIT": "0"})

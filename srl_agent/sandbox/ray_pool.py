@@ -80,6 +80,14 @@ def _sandbox_actor_class():
             except SRLError as exc:
                 return False, exc
 
+        def grade(self, task, patch, timeout: float):
+            """Grade on this node, in a fresh container of the task image (never this actor's sandbox)."""
+            from srl_agent.grading import grade_patch
+            from srl_agent.sandbox.fresh import StartEachTime
+
+            # nothing pre-started: an actor is killed without its exit hooks, which would leave it behind
+            return grade_patch(task, patch, timeout=timeout, pool=StartEachTime())
+
         def close(self) -> None:
             cm, sb, self._cm, self.sb = self._cm, self.sb, None, None
             if cm is not None:
@@ -238,6 +246,12 @@ class RemoteSandbox:
 
     def read_file(self, path: str) -> str:
         return self._call("read_file", path)
+
+    def grade(self, task, patch: str | None, timeout: float = 900.0):
+        """`grade_patch` on the node of this sandbox, in a fresh container there (its images are there)."""
+        if self._dead is not None:
+            raise SandboxError(self._dead_message("grade"))
+        return self._get(self.actor.grade.remote(task, patch, timeout), "grade")
 
     def is_alive(self) -> bool:
         if self._closed or self._dead is not None:

@@ -17,7 +17,7 @@ from srl_agent import pyast
 from srl_agent.errors import SandboxError
 from srl_agent.grading import parse_test_log
 from srl_agent.task import Task
-from srl_agent.tasks.images import build_package_image, unpacked_source
+from srl_agent.tasks.images import build_package_image, task_image_tag, unpacked_source
 from srl_agent.tasks.issue import (
     called_names,
     failure_section,
@@ -165,11 +165,13 @@ def make_task(suite: Suite, spec: PackageSpec, image: str, base_commit: str, m: 
                        forbidden=forbidden, seed=iid)
     if not (symptom.error or symptom.statement) or leaks(text, failing + p2p, [m.path]):
         return None
-    return Task(
+    task = Task(
         instance_id=iid, repo=spec.name, base_commit=base_commit, problem_statement=text, image=image,
         fail_to_pass=failing, pass_to_pass=p2p, test_command=f"{PYTEST} {' '.join(files)}", log_parser="pytest",
         workdir="/testbed", version=spec.version, gold_patch=result["gold"], suite=suite.name, split=spec.split,
         extra={"bug_patch": result["diff"], "package": spec.name, "mutation": m.to_dict()})
+    task.image = task_image_tag(task, image)  # the start state's image (srl tasks build makes it)
+    return task
 
 
 def _reject_reason(status_map: dict[str, str], stable: list[str]) -> tuple[str, list[str]]:

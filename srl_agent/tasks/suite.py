@@ -122,6 +122,15 @@ def write_tasks(path: Path, tasks: list[Task]) -> None:
     tmp.replace(path)
 
 
+def split_suite_spec(spec: str) -> tuple[str, str | None]:
+    """`SUITE[:split]` -> (suite, split), the one way tasks are named with a split; a path that merely contains
+    ':' (and exists) stays whole."""
+    name, sep, split = str(spec).rpartition(":")
+    if not sep or not name or "/" in split or not split or Path(spec).exists():
+        return str(spec), None
+    return name, split
+
+
 def load_suite(name_or_path: str | os.PathLike = DEFAULT_SUITE, split: str | None = None) -> list[Task]:
     """The tasks of a suite (a name under environments/suites, a folder, or a tasks file), optionally one split."""
     p = Path(name_or_path)
@@ -135,11 +144,17 @@ def load_suite(name_or_path: str | os.PathLike = DEFAULT_SUITE, split: str | Non
 
 
 def find_task(instance_id: str, suite: str | os.PathLike | None = None) -> Task:
-    """Look a task up by id in one suite, or in every bundled suite."""
-    dirs = [resolve_suite_dir(suite)] if suite else sorted(d for d in suites_root().glob("*") if d.is_dir())
-    for d in dirs:
-        if (d / TASKS_FILE).is_file():
-            for t in read_tasks(d / TASKS_FILE):
-                if t.instance_id == instance_id:
-                    return t
-    raise InputError(f"no task {instance_id!r}; `srl tasks list SUITE` shows the ids")
+    """Look a task up by id in one suite (anything `load_suite` takes, `SUITE:split` too), or in every bundled
+    suite."""
+    if suite:
+        name, split = split_suite_spec(str(suite))
+        candidates = [load_suite(name, split=split)]
+    else:
+        candidates = [read_tasks(d / TASKS_FILE) for d in sorted(suites_root().glob("*"))
+                      if (d / TASKS_FILE).is_file()]
+    for tasks in candidates:
+        for t in tasks:
+            if t.instance_id == instance_id:
+                return t
+    where = f"suite {suite}" if suite else "the bundled suites"
+    raise InputError(f"no task {instance_id!r} in {where}; `srl tasks list {suite or 'SUITE'}` shows the ids")

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from srl_agent.grading import grade_patch
 from srl_agent.task import Task
-from srl_agent.tasks.runtime import task_sandbox
 
 
 @dataclass
@@ -24,10 +23,9 @@ class TaskCheck:
 
 
 def check_task(task: Task) -> TaskCheck:
-    """Grade the gold patch and the empty patch in one sandbox (reset in between)."""
-    with task_sandbox(task) as sb:
-        gold = grade_patch(task, task.gold_patch or "", sb)
-        empty = grade_patch(task, "", sb)
+    """Grade the gold patch and the empty patch, each in a fresh container of the task image."""
+    gold = grade_patch(task, task.gold_patch or "")
+    empty = grade_patch(task, "")
     detail = gold.infra_error or gold.apply_error or empty.infra_error or ""
     if gold.status != "FULL" and not detail:
         detail = f"gold tests: {gold.tests_status}"

@@ -1,5 +1,5 @@
 """Traces of student episodes and the self-contained HTML viewer."""
 
-from srl_agent.traces.schema import STOP_REASONS, TRACE_SCHEMA, Trace, TraceStep
+from srl_agent.traces.schema import READABLE_SCHEMAS, STOP_REASONS, TRACE_SCHEMA, Trace, TraceStep
 
-__all__ = ["STOP_REASONS", "TRACE_SCHEMA", "Trace", "TraceStep"]
+__all__ = ["READABLE_SCHEMAS", "STOP_REASONS", "TRACE_SCHEMA", "Trace", "TraceStep"]

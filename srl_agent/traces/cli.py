@@ -1,62 +1,80 @@
-"""`srl traces view`: write the self-contained HTML viewer for a run directory, a trace or a trajectory file."""
+"""`srl traces view`: write the self-contained HTML viewer for an eval run, a trace, `srl eval-steps` outputs,
+expert trajectories in any importable format, or SWE-bench predictions."""
 
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 from pathlib import Path
 
-from srl_agent.errors import InputError
-from srl_agent.traces.schema import TRACE_SCHEMA, Trace
+from srl_agent.cli_helpers import check_distinct, check_output, context_rounds, input_path, nonneg_int, output_file
+from srl_agent.errors import ConfigError
+from srl_agent.prompts import PromptConfig
+from srl_agent.traces.loaders import View, add_tasks, expert_actions_any, load_view
+
+DEFAULT_LIMIT = 1000
 
 
-def load_any(path: str | Path) -> tuple[list[Trace], dict | None, str]:
-    """Traces, summary and a title for: an eval run dir, one trace.json, or a canonical trajectory JSONL."""
-    path = Path(path)
-    if path.is_dir():
-        from srl_agent.evaluation import load_run
+def writable_file(path: str | Path, flag: str) -> Path:
+    """`path` as an output file, checked before any work (srl_agent.cli_helpers.check_output), its folder made."""
+    path = check_output(path, flag)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
 
-        traces, summary = load_run(path)
-        return traces, summary, f"srl eval run: {path.name}"
-    if not path.is_file():
-        raise InputError(f"{path}: no such file or directory (give a run directory from `srl eval`, a trace.json "
-                         "or a trajectory .jsonl)")
-    if path.suffix == ".json":
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise InputError(f"{path}: not JSON ({exc})") from None
-        if isinstance(data, dict) and data.get("schema") == TRACE_SCHEMA:
-            return [Trace.from_dict(data)], None, f"trace: {data.get('instance_id', path.name)}"
-    from srl_agent.traces.expert import trace_from_trajectory
-    from srl_agent.trajectory import read_trajectories
 
-    traces = [trace_from_trajectory(t) for t in read_trajectories(path)]
-    if not traces:
-        raise InputError(f"{path}: no trajectories in the file")
-    return traces, None, f"trajectories: {path.name}"
+def load_report(path: str | Path, *, expert: str | Path | None = None, tasks: str | None = None,
+                fmt: str | None = None, context_rounds: int = 2, limit: int | None = None) -> View:
+    """The View for `path` (see srl_agent.traces.loaders), annotated with the expert's actions (`expert`) and
+    the tasks' gold patches (`tasks`), cut to the first `limit` traces."""
+    view = load_view(path, fmt=fmt, prompt=PromptConfig(context_rounds=context_rounds))
+    if expert is not None:
+        if view.kind == "steps":
+            raise ConfigError("--expert: eval-steps results already hold the expert action of every example")
+        from srl_agent.traces.expert import annotate
+
+        actions = expert_actions_any(expert)
+        for trace in view.traces:
+            annotate(trace, actions.get(trace.instance_id))
+        if not any(t.instance_id in actions for t in view.traces):
+            view.notes.append(f"--expert {expert}: no trajectory there has an instance_id of these traces")
+    if tasks is not None:
+        if view.kind == "steps":
+            raise ConfigError("--tasks: eval-steps results have no final patch to compare with a gold patch")
+        if not add_tasks(view, tasks):
+            view.notes.append(f"--tasks {tasks}: no task there has an instance_id of these traces")
+    return view.limit(limit)
+
+
+def render(view: View, title: str | None = None) -> str:
+    if view.kind == "steps":
+        from srl_agent.traces.steps_view import render_steps_html
+
+        return render_steps_html(view.results, title=title or view.title, summary=view.summary, notes=view.notes)
+    from srl_agent.traces.viewer import render_html
+
+    return render_html(view.traces, title=title or view.title, summary=view.summary, kind=view.kind, notes=view.notes)
 
 
 def write_report(path: str | Path, out: str | Path, *, expert: str | Path | None = None,
-                 title: str | None = None) -> Path:
-    """Render `path` (see load_any) to one HTML file at `out`; `expert` adds the expert's action per step."""
-    from srl_agent.traces.expert import annotate, load_expert
-    from srl_agent.traces.viewer import render_html
-
-    traces, summary, default_title = load_any(path)
-    if expert is not None:
-        actions = load_expert(expert)
-        for trace in traces:
-            annotate(trace, actions.get(trace.instance_id))
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_html(traces, title=title or default_title, summary=summary), encoding="utf-8")
+                 title: str | None = None, **kw) -> Path:
+    """Render `path` to one HTML file at `out` (keywords as load_report)."""
+    out = writable_file(out, "-o")
+    view = load_report(path, expert=expert, **kw)
+    out.write_text(render(view, title), encoding="utf-8")
     return out
 
 
 def _view(args: argparse.Namespace) -> int:
-    out = write_report(args.path, args.output, expert=args.expert, title=args.title)
-    print(f"wrote {out} ({out.stat().st_size // 1024} KiB); open it in any browser")
+    check_distinct(args.output, [args.path, args.expert], "-o")
+    out = writable_file(args.output, "-o")
+    view = load_report(args.path, expert=args.expert, tasks=args.tasks, fmt=args.format,
+                       context_rounds=args.context_rounds, limit=args.limit or None)
+    out.write_text(render(view, args.title), encoding="utf-8")
+    for note in view.notes:
+        print(f"note: {note}", file=sys.stderr)
+    noun = {"steps": "step examples", "eval": "episodes", "expert": "trajectories", "predictions": "predictions"}
+    what = f"{len(view.results) if view.kind == 'steps' else len(view.traces)} {noun[view.kind]}"
+    print(f"wrote {out} ({what}, {out.stat().st_size // 1024} KiB); open it in any browser")
     return 0
 
 
@@ -64,10 +82,25 @@ def register(sub) -> None:
     p = sub.add_parser("traces", help="view traces and trajectories as a self-contained HTML page")
     tsub = p.add_subparsers(dest="traces_command", metavar="SUBCOMMAND", required=True)
     v = tsub.add_parser("view", help="write one self-contained HTML page (no network needed to open it)")
-    v.add_argument("path", help="an `srl eval` run directory, a trace.json, or a canonical trajectory .jsonl")
-    v.add_argument("-o", "--output", default="report.html", help="HTML file to write (default: report.html)")
-    v.add_argument("--expert", default=None, metavar="TRAJ.jsonl",
-                   help="expert trajectories: show the expert's action beside each step (matched by instance_id "
-                        "and step index) with the step reward")
+    v.add_argument("path", type=input_path, help="an `srl eval` run directory, a trace.json, `srl eval-steps -o` output (folder, "
+                                "examples.jsonl or its .json), or expert trajectories in any format `srl traj "
+                                "import` reads (SWE-agent .traj, SWE-smith, OpenHands, mini-swe-agent, nebius, "
+                                "canonical JSONL, a folder of them), or SWE-bench predictions")
+    v.add_argument("-o", "--output", default="report.html", type=output_file,
+                   help="HTML file to write (default: report.html)")
+    v.add_argument("--expert", default=None, metavar="TRAJECTORIES", type=input_path,
+                   help="expert trajectories (any importable format): show the expert's action beside each step "
+                        "(matched by instance_id and step index) with the step reward")
+    v.add_argument("--tasks", default=None, metavar="SUITE[:split]",
+                   help="task suite or tasks file: show each task's gold patch beside the final patch (an eval "
+                        "run uses the suite in its config.json by default)")
+    v.add_argument("--format", default=None, metavar="NAME",
+                   help="importer to use for raw expert files when detection picks the wrong one (see `srl traj "
+                        "import --help`)")
+    v.add_argument("--context-rounds", type=context_rounds, default=2, metavar="K",
+                   help="expert trajectories: rebuild each step's SRL prompt with the last K rounds, as `srl traj "
+                        "split --context-rounds` (default: 2; -1 = all)")
+    v.add_argument("--limit", type=nonneg_int, default=DEFAULT_LIMIT,
+                   help=f"show the first N traces or examples (default: {DEFAULT_LIMIT}; 0 = all)")
     v.add_argument("--title", default=None, help="page title")
     v.set_defaults(func=_view)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Iterable
 
 from srl_agent.actions import render
+from srl_agent.prompts import PromptConfig, build_step_messages
 from srl_agent.traces.schema import Trace, TraceStep
 
 
@@ -17,17 +18,24 @@ def step_reward(completion: str, expert_action: str) -> float:
     return float(reward_fn(completion, expert_action))
 
 
-def trace_from_trajectory(traj) -> Trace:
-    """Render a canonical expert trajectory as a Trace (stop reason 'expert'), so the viewer shows both."""
+def trace_from_trajectory(traj, prompt: PromptConfig | None = None) -> Trace:
+    """Render a canonical expert trajectory as a Trace (stop reason 'expert'), so the viewer shows both.
+
+    Each step gets the SRL step prompt `srl traj split` builds for it (build_step_messages over the earlier
+    expert steps, with `prompt`, default PromptConfig()), i.e. what a student is trained to answer there."""
+    prompt = prompt or PromptConfig()
     steps = [TraceStep(index=i, raw_output="", think=s.thought, action=render(s.action), tool=s.action.tool,
-                       observation=s.observation, exit_code=s.exit_code) for i, s in enumerate(traj.steps)]
+                       observation=s.observation, exit_code=s.exit_code,
+                       prompt=build_step_messages(traj.task.problem_statement, traj.steps[:i], prompt))
+             for i, s in enumerate(traj.steps)]
     grade = None
     if traj.resolved is not None:
         grade = {"status": "FULL" if traj.resolved else "NO", "resolved": bool(traj.resolved),
-                 "source": "trajectory record"}
+                 "source": "the trajectory record (not re-graded here)"}
+    meta = {"source": traj.source.to_dict(), **{k: v for k, v in traj.meta.items() if k == "exit_status"}}
     return Trace(instance_id=traj.task.instance_id, steps=steps, stop_reason="expert", patch=traj.patch or "",
                  grade=grade, problem_statement=traj.task.problem_statement,
-                 model=f"expert ({traj.source.format})", meta={"source": traj.source.to_dict()})
+                 model=f"expert ({traj.source.format})", meta=meta, gold_patch=traj.task.gold_patch)
 
 
 def expert_actions(trajectories: Iterable) -> dict[str, list[str]]:

@@ -10,10 +10,15 @@ from pathlib import Path
 
 from srl_agent.errors import InputError
 
-TRACE_SCHEMA = "srl-trace/1"
+TRACE_SCHEMA = "srl-trace/2"
+# Versions this code reads. srl-trace/2 added TraceStep.prompt and Trace.gold_patch (both optional, so a
+# srl-trace/1 file reads as one without them).
+READABLE_SCHEMAS = ("srl-trace/1", TRACE_SCHEMA)
 
-# Why an episode ended. "expert" marks a trace made from a canonical trajectory (the viewer renders both).
-STOP_REASONS = ("submitted", "step_limit", "context_limit", "time_limit", "policy_error", "sandbox_error", "expert")
+# Why an episode ended. "expert" marks a trace made from an expert trajectory and "prediction" one made from a
+# SWE-bench prediction (a patch without steps); the viewer renders them beside student episodes.
+STOP_REASONS = ("submitted", "step_limit", "context_limit", "time_limit", "policy_error", "sandbox_error", "expert",
+                "prediction")
 
 
 @dataclass
@@ -33,6 +38,8 @@ class TraceStep:
     gen_seconds: float = 0.0
     expert_action: str | None = None   # the expert's action at the same step index, when known
     reward: float | None = None        # step reward of this output against expert_action
+    # The exact chat messages the policy was given for this step (srl-trace/2); None when not recorded.
+    prompt: list[dict] | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -58,6 +65,7 @@ class Trace:
     sample: int = 0
     wall_seconds: float = 0.0
     meta: dict = field(default_factory=dict)
+    gold_patch: str | None = None      # the task's reference fix, when known (srl-trace/2)
 
     @property
     def resolved(self) -> bool | None:
@@ -86,8 +94,8 @@ class Trace:
     @classmethod
     def from_dict(cls, d: dict) -> "Trace":
         schema = d.get("schema")
-        if schema != TRACE_SCHEMA:
-            raise InputError(f"not a trace (schema {schema!r}, expected {TRACE_SCHEMA!r})")
+        if schema not in READABLE_SCHEMAS:
+            raise InputError(f"not a trace (schema {schema!r}, expected one of {', '.join(READABLE_SCHEMAS)})")
         names = {f.name for f in fields(cls)} - {"steps"}
         kw = {k: v for k, v in d.items() if k in names}
         return cls(steps=[TraceStep.from_dict(s) for s in d.get("steps") or []], **kw)

@@ -1,108 +1,78 @@
-"""The trace viewer: one self-contained HTML page (inline CSS and JS, no network) for a run or trajectory file.
+"""The trace viewer: one self-contained HTML page (inline CSS and JS, no network) for an eval run, expert
+trajectories or predictions, with headline counts, a table that fits the kind of run, and a timeline per trace.
 
 Everything from a trace is escaped (outputs and observations may contain HTML); the only markup is ours.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
+import os
+from collections import Counter
 from html import escape
 from typing import Sequence
 
-from srl_agent.actions import FormatError, parse_call
+from srl_agent.traces.display import action_body_html, describe
+from srl_agent.traces.html import (PromptTable, bar_html, cards_html, char_diff, notes_html, page, patch_html,
+                                   patch_stat, pct, prompt_button)
 from srl_agent.traces.schema import Trace, TraceStep
+
+# Re-exported: tests and callers used them from here before the shared parts moved to html.py.
+__all__ = ["render_html", "trace_names", "trace_kind", "char_diff", "patch_html", "STATUSES"]
 
 LONG_OBSERVATION_CHARS = 1200
 LONG_OBSERVATION_LINES = 20
-MAX_DIFF_CHARS = 6000  # char-level SequenceMatcher is quadratic; longer pairs are shown without highlight
 STATUSES = ("resolved", "unresolved", "error", "ungraded")
-
-_CSS = """
-:root{--bg:#f6f7f9;--card:#fff;--ink:#1d2330;--mute:#667085;--line:#e3e6eb;--ok:#1a7f37;--bad:#b42318;
---warn:#b54708;--blue:#175cd3;--add:#dafbe1;--del:#ffebe9;--mono:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
-*{box-sizing:border-box}body{margin:0;background:var(--bg);color:var(--ink);font:14px/1.45 system-ui,sans-serif}
-header{padding:18px 28px;background:#101828;color:#fff}header h1{margin:0;font-size:20px}
-header .sub{color:#98a2b3;font-size:13px}main{padding:18px 28px;max-width:1400px}
-.cards{display:flex;gap:12px;flex-wrap:wrap;margin:0 0 16px}
-.card{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:10px 14px;min-width:150px}
-.card b{display:block;font-size:20px}.card span{color:var(--mute);font-size:12px}
-table{border-collapse:collapse;width:100%;background:var(--card);border:1px solid var(--line)}
-th,td{text-align:left;padding:6px 10px;border-bottom:1px solid var(--line);vertical-align:top}
-th{background:#f2f4f7;font-weight:600;font-size:12px;color:var(--mute)}
-.badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600}
-.resolved{background:#dcfae6;color:var(--ok)}.unresolved{background:#fee4e2;color:var(--bad)}
-.error{background:#fef0c7;color:var(--warn)}.ungraded{background:#eaecf0;color:var(--mute)}
-.filters{margin:16px 0 10px}.filters button{border:1px solid var(--line);background:var(--card);border-radius:6px;
-padding:4px 12px;margin-right:6px;cursor:pointer}.filters button.on{background:var(--blue);color:#fff;border-color:var(--blue)}
-section.task{background:var(--card);border:1px solid var(--line);border-radius:10px;margin:20px 0;padding:14px 18px}
-section.task h2{margin:0 0 6px;font-size:17px}.meta{color:var(--mute);font-size:13px}
-ol.timeline{list-style:none;padding:0;margin:12px 0}
-ol.timeline>li{border-left:3px solid var(--line);margin-left:6px;padding:0 0 8px 14px}
-ol.timeline>li.bad{border-left-color:var(--bad)}ol.timeline>li.sub{border-left-color:var(--ok)}
-details.step>summary{cursor:pointer;padding:4px 0;font-family:var(--mono);font-size:13px;white-space:nowrap;
-overflow:hidden;text-overflow:ellipsis}
-.step-body{padding:6px 0 6px 4px}.label{font-size:11px;text-transform:uppercase;letter-spacing:.04em;color:var(--mute);margin:8px 0 2px}
-pre{margin:0;padding:8px 10px;background:#f8f9fb;border:1px solid var(--line);border-radius:6px;
-font:12px/1.4 var(--mono);white-space:pre-wrap;word-break:break-word;max-height:520px;overflow:auto}
-.think{white-space:pre-wrap;font-style:italic;color:#344054;background:#fcfcfd;border-left:3px solid #d0d5dd;padding:6px 10px}
-.pair{display:grid;grid-template-columns:1fr 1fr;gap:10px}.pair.single{grid-template-columns:1fr}
-del.d{background:#ffcecb;text-decoration:none}ins.i{background:#aceebb;text-decoration:none}
-.cap{font-size:11px;color:var(--mute)}.reward{font-weight:600}.fmt{color:var(--bad);font-weight:600}
-pre.diff span{display:block;min-height:1.4em}pre.diff .a{background:var(--add)}pre.diff .r{background:var(--del)}
-pre.diff .h{color:var(--blue)}pre.diff .f{font-weight:700}
-table.grade th{width:180px}
-.tools button{font-size:12px;border:1px solid var(--line);background:var(--card);border-radius:5px;cursor:pointer;margin-right:4px}
-"""
-
-_JS = """
-(function(){
-  var buttons=document.querySelectorAll('.filters button');
-  function apply(f){
-    buttons.forEach(function(b){b.classList.toggle('on',b.dataset.filter===f);});
-    document.querySelectorAll('[data-status]').forEach(function(el){
-      el.style.display=(f==='all'||el.dataset.status===f)?'':'none';});
-  }
-  buttons.forEach(function(b){b.addEventListener('click',function(){apply(b.dataset.filter);});});
-  document.querySelectorAll('button[data-expand]').forEach(function(b){
-    b.addEventListener('click',function(){
-      var sec=document.getElementById(b.dataset.target), open=b.dataset.expand==='1';
-      sec.querySelectorAll('details.step').forEach(function(d){d.open=open;});});
-  });
-})();
-"""
+KINDS = ("eval", "expert", "predictions")
+_NOUN = {"eval": "episodes", "expert": "trajectories", "predictions": "predictions"}
 
 
-def _pct(x) -> str:
-    return "–" if x is None else f"{100 * x:.1f}%"
+def trace_kind(traces: Sequence[Trace]) -> str:
+    """eval (student episodes), expert (imported trajectories) or predictions (patches only)."""
+    reasons = {t.stop_reason for t in traces}
+    if reasons == {"expert"}:
+        return "expert"
+    if reasons == {"prediction"}:
+        return "predictions"
+    return "eval"
 
 
-def char_diff(a: str, b: str) -> tuple[str, str]:
-    """HTML of `a` and `b` with the characters that differ marked (difflib opcodes as spans)."""
-    if len(a) > MAX_DIFF_CHARS or len(b) > MAX_DIFF_CHARS:
-        return escape(a), escape(b)
-    left, right = [], []
-    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
-        if op == "equal":
-            left.append(escape(a[i1:i2]))
-            right.append(escape(b[j1:j2]))
+def source_label(trace: Trace) -> str:
+    """'file#index' of the record a trace came from ('' for student episodes)."""
+    src = trace.meta.get("source") if isinstance(trace.meta.get("source"), dict) else None
+    if not src:
+        return ""
+    return f"{os.path.basename(str(src.get('file', '')))}#{src.get('index', 0)}"
+
+
+def _file_label(trace: Trace) -> str:
+    return os.path.basename(str((trace.meta.get("source") or {}).get("file", "")))
+
+
+def _sample_label(trace: Trace) -> str:
+    return "" if trace.stop_reason in ("expert", "prediction") else f"sample {trace.sample}"
+
+
+def trace_names(traces: Sequence[Trace]) -> list[str]:
+    """A unique, informative name per trace: the instance id, and where two traces share it, the first of
+    sample number, source file, source file#record that tells them apart (else a counter)."""
+    names = [t.instance_id for t in traces]
+    groups: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        groups.setdefault(name, []).append(i)
+    for name, idx in groups.items():
+        if len(idx) == 1:
             continue
-        if i2 > i1:
-            left.append(f'<del class="d">{escape(a[i1:i2])}</del>')
-        if j2 > j1:
-            right.append(f'<ins class="i">{escape(b[j1:j2])}</ins>')
-    return "".join(left), "".join(right)
-
-
-def patch_html(patch: str) -> str:
-    if not patch.strip():
-        return '<p class="meta">(empty patch)</p>'
-    out = []
-    for line in patch.splitlines():
-        cls = ("f" if line.startswith(("diff ", "+++", "---", "index ", "new file")) else
-               "h" if line.startswith("@@") else "a" if line.startswith("+") else "r" if line.startswith("-") else "c")
-        out.append(f'<span class="{cls}">{escape(line)}</span>')
-    return '<pre class="diff">' + "".join(out) + "</pre>"
+        for label in (_sample_label, _file_label, source_label):
+            labels = [label(traces[i]) for i in idx]
+            if all(labels) and len(set(labels)) == len(labels):
+                for i, text in zip(idx, labels):
+                    names[i] = f"{name} · {text}"
+                break
+        else:
+            for k, i in enumerate(idx, 1):
+                names[i] = f"{name} ({k})"
+    return names
 
 
 def _observation_html(text: str) -> str:
@@ -112,48 +82,53 @@ def _observation_html(text: str) -> str:
     return f"<pre>{escape(text)}</pre>"
 
 
-def _action_brief(action_text: str) -> str:
-    """One line for a step's summary: the tool and its main arguments, not the XML."""
-    try:
-        action = parse_call(action_text, tools=None)
-    except FormatError:
-        return action_text.replace("\n", " ")[:160]
-    if action.tool == "str_replace_editor":
-        return f"{action.args.get('command', '')} {action.args.get('path', '')}"
-    return " ".join(v.replace("\n", " ⏎ ") for v in action.args.values())[:160]
-
-
-def _summary_line(step: TraceStep) -> str:
+def _summary_line(step: TraceStep, expert: bool) -> str:
     if step.format_error is not None:
         what = f'<span class="fmt">format error</span> {escape(step.format_error)}'
     else:
-        what = f"<b>{escape(step.tool or '?')}</b> {escape(_action_brief(step.action or ''))}"
+        shown = describe(step.action, step.tool, expert=expert)
+        mark = ' <span class="swe">SWE-agent</span>' if shown.swe_agent else ""
+        what = f'<b class="tool">{escape(shown.name)}</b>{mark} {escape(shown.brief)}'
     reward = f' · <span class="reward">r={step.reward:.2f}</span>' if step.reward is not None else ""
     return f"#{step.index + 1} · {what}{reward}"
 
 
-def step_html(step: TraceStep) -> str:
+def _action_html(step: TraceStep, expert: bool) -> str:
+    shown = describe(step.action, step.tool, expert=expert)
+    if step.expert_action is None:
+        return f'<div class="label">action</div>{action_body_html(step.action or "", shown)}'
+    mine, theirs = char_diff(step.action or "", step.expert_action)
+    mine = mine or '<span class="meta">(no action: the output was malformed)</span>'
+    theirs_shown = describe(step.expert_action, None, expert=True)
+    what = f" ({escape(theirs_shown.name)}: SWE-agent command)" if theirs_shown.swe_agent else ""
+    reward = "" if step.reward is None else f' · step reward <span class="reward">{step.reward:.3f}</span>'
+    return (f'<div class="label">action vs. expert action{reward}</div><div class="pair">'
+            f'<div><div class="cap">this step</div><pre class="mine">{mine}</pre></div>'
+            f'<div><div class="cap">expert{what}</div><pre class="expert">{theirs}</pre></div></div>')
+
+
+def step_html(step: TraceStep, key: str, *, expert: bool, prompts: PromptTable, shared: str = "") -> str:
     parts = []
+    if step.prompt:
+        prompts.add(key, step.prompt, shared)
+        what = "SRL step prompt (rebuilt from the trajectory)" if expert else "prompt the model saw"
+        parts.append(prompt_button(key, step.prompt, what))
     if step.think:
         parts.append(f'<div class="label">monologue</div><div class="think">{escape(step.think.strip())}</div>')
     if step.format_error is not None:
         parts.append(f'<div class="label">raw output (malformed: {escape(step.format_error)})</div>'
                      f"<pre>{escape(step.raw_output)}</pre>")
-    if step.expert_action is not None:
-        mine, theirs = char_diff(step.action or "", step.expert_action)
-        mine = mine or '<span class="meta">(no action: the output was malformed)</span>'
-        reward = "" if step.reward is None else f' · step reward <span class="reward">{step.reward:.3f}</span>'
-        parts.append(f'<div class="label">action vs. expert action{reward}</div><div class="pair">'
-                     f'<div><div class="cap">student</div><pre class="mine">{mine}</pre></div>'
-                     f'<div><div class="cap">expert</div><pre class="expert">{theirs}</pre></div></div>')
-    elif step.action is not None:
-        parts.append(f'<div class="label">action</div><pre class="mine">{escape(step.action)}</pre>')
+    if step.action is not None or step.expert_action is not None:
+        parts.append(_action_html(step, expert))
+    if step.raw_output and step.format_error is None:
+        parts.append(f"<details><summary class=\"cap\">raw output</summary><pre>{escape(step.raw_output)}</pre></details>")
     extra = f" · exit {step.exit_code}" if step.exit_code is not None else ""
     extra += " · timed out" if step.timed_out else ""
     parts.append(f'<div class="label">observation{extra}</div>{_observation_html(step.observation)}')
     cls = "bad" if step.format_error is not None else ("sub" if step.tool == "submit" else "")
-    return (f'<li class="{cls}"><details class="step" data-index="{step.index}">'
-            f"<summary>{_summary_line(step)}</summary><div class=\"step-body\">{''.join(parts)}</div></details></li>")
+    return (f'<li class="{cls}"><details class="step" data-nav="step" data-index="{step.index}">'
+            f"<summary>{_summary_line(step, expert)}</summary><div class=\"step-body\">{''.join(parts)}</div>"
+            "</details></li>")
 
 
 def _tests_html(tests_status: dict) -> str:
@@ -176,9 +151,10 @@ def _tests_html(tests_status: dict) -> str:
             f"</summary>{table}</details>")
 
 
-def _grade_html(grade: dict | None) -> str:
+def _grade_html(grade: dict | None, kind: str) -> str:
     if grade is None:
-        return '<p class="meta">not graded</p>'
+        why = {"expert": "the source record has no resolved flag", "predictions": "predictions are not graded here"}
+        return f'<p class="meta">not graded ({why.get(kind, "the run did not grade")})</p>'
     rows = []
     for key, value in grade.items():
         if key in ("tests_status", "test_output", "schema") or value in (None, "", {}, []):
@@ -193,21 +169,46 @@ def _grade_html(grade: dict | None) -> str:
     return out
 
 
-def task_html(trace: Trace, n: int) -> str:
+def _patches_html(trace: Trace) -> str:
+    final = f'<div><div class="label">final patch · {patch_stat(trace.patch)}</div>{patch_html(trace.patch)}</div>'
+    if trace.gold_patch is None:
+        gold = '<div><div class="label">gold patch</div><p class="meta">(not known for this task)</p></div>'
+    else:
+        gold = (f'<div><div class="label">gold patch · {patch_stat(trace.gold_patch)}</div>'
+                f'{patch_html(trace.gold_patch, cls="gold")}</div>')
+    return f'<div class="pair patches">{final}{gold}</div>'
+
+
+def _meta_line(trace: Trace, kind: str) -> str:
+    parts = [escape(trace.model)] if trace.model else []
+    if kind == "eval":
+        stop = escape(trace.stop_reason) + (f" ({escape(trace.stop_detail)})" if trace.stop_detail else "")
+        parts += [f"{len(trace.steps)} steps", f"stop: {stop}", f"{trace.format_errors} format errors",
+                  f"{trace.wall_seconds:.1f}s"]
+    else:
+        src = trace.meta.get("source") or {}
+        parts += [f"{len(trace.steps)} steps"] if kind == "expert" else []
+        parts += [f"source: {escape(str(src.get('file', '')))} record {escape(str(src.get('index', '')))}"] if src else []
+        if trace.meta.get("exit_status"):
+            parts.append(f"exit status: {escape(str(trace.meta['exit_status']))}")
+    return " · ".join(parts)
+
+
+def task_html(trace: Trace, n: int, name: str, kind: str, prompts: PromptTable) -> str:
     sid = f"task-{n}"
-    steps = "".join(step_html(s) for s in trace.steps)
-    sample = f" · sample {trace.sample}" if trace.sample else ""
-    stop = f"{escape(trace.stop_reason)}" + (f" ({escape(trace.stop_detail)})" if trace.stop_detail else "")
-    return (f'<section class="task" id="{sid}" data-status="{trace.status}" data-steps="{len(trace.steps)}">'
-            f'<h2>{escape(trace.instance_id)}{sample} <span class="badge {trace.status}">{trace.status}</span></h2>'
-            f'<div class="meta">{escape(trace.model)} · {len(trace.steps)} steps · stop: {stop} · '
-            f"{trace.format_errors} format errors · {trace.wall_seconds:.1f}s</div>"
-            f"<details><summary>problem statement</summary><pre>{escape(trace.problem_statement)}</pre></details>"
-            f'<div class="tools"><button data-expand="1" data-target="{sid}">expand all</button>'
-            f'<button data-expand="0" data-target="{sid}">collapse all</button></div>'
-            f'<ol class="timeline">{steps}</ol>'
-            f'<div class="label">final patch</div>{patch_html(trace.patch)}'
-            f'<div class="label">test results</div>{_grade_html(trace.grade)}</section>')
+    expert = kind == "expert"
+    shared = trace.problem_statement
+    steps = "".join(step_html(s, f"{n}.{i}", expert=expert, prompts=prompts, shared=shared)
+                    for i, s in enumerate(trace.steps))
+    tools = (f'<div class="tools"><button data-expand="1" data-target="{sid}">expand all</button>'
+             f'<button data-expand="0" data-target="{sid}">collapse all</button></div>') if trace.steps else ""
+    problem = (f"<details><summary>problem statement</summary><pre>{escape(trace.problem_statement)}</pre></details>"
+               if trace.problem_statement else "")
+    return (f'<section class="task unit" data-group="1" id="{sid}" data-status="{trace.status}" '
+            f'data-steps="{len(trace.steps)}"><h2>{escape(name)} <span class="badge {trace.status}">{trace.status}'
+            f'</span></h2><div class="meta">{_meta_line(trace, kind)}</div>{problem}{tools}'
+            f'<ol class="timeline">{steps}</ol>{_patches_html(trace)}'
+            f'<div class="label">grade</div>{_grade_html(trace.grade, kind)}</section>')
 
 
 def _mean_reward(trace: Trace) -> float | None:
@@ -215,49 +216,84 @@ def _mean_reward(trace: Trace) -> float | None:
     return sum(rewards) / len(rewards) if rewards else None
 
 
-def _cards(traces: Sequence[Trace], summary: dict | None) -> str:
-    graded = [t for t in traces if t.resolved is not None]
-    rate = sum(bool(t.resolved) for t in graded) / len(graded) if graded else None
-    cards = [(str(len(traces)), "episodes"), (_pct(rate), "resolved")]
-    if summary and summary.get("ci95"):
-        lo, hi = summary["ci95"]
-        cards[-1] = (_pct(rate), f"resolved (95% CI {_pct(lo)}–{_pct(hi)})")
+def _cards(traces: Sequence[Trace], summary: dict | None, kind: str) -> str:
+    from srl_agent.evaluation import wilson_interval
+
+    counts = Counter(t.status for t in traces)
+    graded = counts["resolved"] + counts["unresolved"]
+    label = "resolved / graded"
+    if graded:
+        lo, hi = wilson_interval(counts["resolved"], graded)
+        label += f" ({pct(counts['resolved'] / graded)}, 95% CI {pct(lo)}–{pct(hi)})"
+    cards = [(str(len(traces)), _NOUN[kind]), (f"{counts['resolved']} / {graded}", label)]
+    if counts["ungraded"]:
+        why = {"expert": "no resolved flag in the source", "predictions": "not graded here"}.get(kind, "not graded")
+        cards.append((str(counts["ungraded"]), f"ungraded ({why})"))
+    if counts["error"]:
+        cards.append((str(counts["error"]), "grading failed (infrastructure error)"))
     for k, v in sorted((summary or {}).get("pass_at_k", {}).items()):
-        cards.append((_pct(v), f"pass@{k}"))
+        cards.append((pct(v), f"pass@{k}"))
     n_steps = sum(len(t.steps) for t in traces)
-    cards.append((f"{n_steps / len(traces):.1f}" if traces else "–", "mean steps"))
-    fmt = sum(t.format_errors for t in traces)
-    cards.append((_pct(fmt / n_steps) if n_steps else "–", "format errors"))
+    if kind != "predictions":
+        cards.append((f"{n_steps / len(traces):.1f}" if traces else "–", "mean steps"))
+    if kind == "eval":
+        fmt = sum(t.format_errors for t in traces)
+        cards.append((pct(fmt / n_steps) if n_steps else "–", "format errors (of steps)"))
+    else:
+        with_gold = sum(t.gold_patch is not None for t in traces)
+        cards.append((f"{sum(bool(t.patch.strip()) for t in traces)}", "with a final patch"))
+        cards.append((str(with_gold), "with a known gold patch"))
     rewards = [r for r in (_mean_reward(t) for t in traces) if r is not None]
     if rewards:
         cards.append((f"{sum(rewards) / len(rewards):.3f}", "mean step reward vs. expert"))
-    return '<div class="cards">' + "".join(f"<div class=card><b>{escape(v)}</b><span>{escape(k)}</span></div>"
-                                            for v, k in cards) + "</div>"
+    return cards_html(cards)
 
 
-def _table(traces: Sequence[Trace]) -> str:
-    rows = []
-    for n, t in enumerate(traces):
-        r = _mean_reward(t)
-        rows.append(f'<tr class="task-row" data-status="{t.status}"><td><a href="#task-{n}">{escape(t.instance_id)}</a>'
-                    f'</td><td>{t.sample}</td><td><span class="badge {t.status}">{t.status}</span></td>'
-                    f"<td>{len(t.steps)}</td><td>{t.format_errors}</td><td>{escape(t.stop_reason)}</td>"
-                    f"<td>{'–' if r is None else f'{r:.3f}'}</td></tr>")
-    return ("<table id=tasks><tr><th>task</th><th>sample</th><th>status</th><th>steps</th><th>format errors</th>"
-            f"<th>stop</th><th>mean step reward</th></tr>{''.join(rows)}</table>")
+def _columns(traces: Sequence[Trace], kind: str) -> list[tuple[str, object]]:
+    """(header, cell function) of the table, chosen by the kind of run and what the traces hold."""
+    badge = ("status", lambda t: f'<span class="badge {t.status}">{t.status}</span>')
+    steps = ("steps", lambda t: str(len(t.steps)))
+    patch = ("final patch", lambda t: escape(patch_stat(t.patch)))
+    if kind == "predictions":
+        return [("model", lambda t: escape(t.model)), badge, patch]
+    if kind == "expert":
+        cols = [("source", lambda t: escape(source_label(t))),
+                ("format", lambda t: escape(str((t.meta.get("source") or {}).get("format", "")))), badge, steps,
+                ("tools", lambda t: escape(", ".join(f"{k} {v}" for k, v in Counter(
+                    describe(s.action, s.tool, expert=True).name for s in t.steps).most_common(4)))), patch]
+    else:
+        cols = [badge, steps, ("format errors", lambda t: str(t.format_errors)),
+                ("stop", lambda t: escape(t.stop_reason)), ("seconds", lambda t: f"{t.wall_seconds:.1f}")]
+        if any(t.sample for t in traces):
+            cols.insert(0, ("sample", lambda t: str(t.sample)))
+    if any(_mean_reward(t) is not None for t in traces):
+        cols.append(("mean step reward", lambda t: "–" if _mean_reward(t) is None else f"{_mean_reward(t):.3f}"))
+    return cols
 
 
-def render_html(traces: Sequence[Trace], *, title: str = "srl-agent traces", summary: dict | None = None) -> str:
-    """The whole page for these traces (a run, or a trajectory file rendered as traces)."""
+def _table(traces: Sequence[Trace], names: Sequence[str], kind: str) -> str:
+    cols = _columns(traces, kind)
+    head = "".join(f"<th>{escape(h)}</th>" for h, _ in cols)
+    rows = "".join(f'<tr data-target="task-{n}" data-status="{t.status}"><td><a href="#task-{n}">{escape(name)}</a>'
+                   f'</td>{"".join(f"<td>{cell(t)}</td>" for _, cell in cols)}</tr>'
+                   for n, (t, name) in enumerate(zip(traces, names)))
+    first = {"eval": "task", "expert": "trajectory", "predictions": "instance"}[kind]
+    return f"<table id=tasks><tr><th>{first}</th>{head}</tr>{rows}</table>"
+
+
+def render_html(traces: Sequence[Trace], *, title: str = "srl-agent traces", summary: dict | None = None,
+                kind: str | None = None, notes: Sequence[str] = (), subtitle: str | None = None) -> str:
+    """The whole page for these traces (a run, expert trajectories or predictions); `notes` are shown on top
+    (what was rejected on import, what was left out)."""
+    kind = kind or trace_kind(traces)
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}")
+    names = trace_names(traces)
+    prompts = PromptTable()
     counts = {s: sum(t.status == s for t in traces) for s in STATUSES}
-    filters = [f'<button class="on" data-filter="all">all ({len(traces)})</button>']
-    filters += [f'<button data-filter="{s}">{s} ({counts[s]})</button>' for s in STATUSES if counts[s]]
-    sub = escape(summary.get("model", "")) if summary else ""
-    body = "".join(task_html(t, n) for n, t in enumerate(traces))
-    return ("<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
-            '<meta name=viewport content="width=device-width,initial-scale=1">'
-            '<link rel=icon href="data:,">'
-            f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"
-            f'<header><h1>{escape(title)}</h1><div class="sub">{sub}</div></header><main>'
-            f"{_cards(traces, summary)}<div class=filters>{''.join(filters)}</div>{_table(traces)}{body}"
-            f"</main><script>{_JS}</script></body></html>")
+    body = "".join(task_html(t, n, name, kind, prompts) for n, (t, name) in enumerate(zip(traces, names)))
+    sub = subtitle if subtitle is not None else (summary or {}).get("model", "")
+    content = (f"{notes_html(notes)}{_cards(traces, summary, kind)}"
+               f"{bar_html(counts, len(traces), 'search ids, actions, thoughts, observations')}"
+               f"{_table(traces, names, kind)}{body}")
+    return page(title, sub, content, prompts)

@@ -41,8 +41,10 @@ def _cpu_preset_for_tiny(method: str, model: str | None) -> str | None:
     return None
 
 
-def run(method: str, config_file: str | None = None, *, resume: bool = False, **overrides: Any):
-    """Load the method's config (YAML file + overrides) and run its entry point; returns its TrainResult."""
+def run(method: str, config_file: str | None = None, *, resume: bool = False, settings: dict | None = None,
+        **overrides: Any):
+    """Load the method's config (YAML file, then `settings` from `-c KEY=VALUE`, then flag overrides) and run its
+    entry point; returns its TrainResult."""
     from srl_agent.errors import ConfigError
     from srl_agent.train.config import load_config
 
@@ -50,5 +52,5 @@ def run(method: str, config_file: str | None = None, *, resume: bool = False, **
         raise ConfigError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     cfg_path, entry = METHODS[method]
     config_file = config_file or _cpu_preset_for_tiny(method, overrides.get("model"))
-    config = load_config(resolve(cfg_path), config_file, **overrides)
+    config = load_config(resolve(cfg_path), config_file, settings=settings, **overrides)
     return resolve(entry)(config, resume=resume)

@@ -1,7 +1,8 @@
 """Training configuration: one typed dataclass per method, loadable from YAML presets (configs/*.yaml).
 
 A YAML file holds the fields of the method's config; `trl:` passes any further TRL argument through
-unchanged (e.g. `loss_type`, `vllm_mode`). Command-line options override the file.
+unchanged (e.g. `loss_type`, `vllm_mode`). `-c KEY=VALUE` settings, then command-line flags, override the file;
+every value is coerced to its field's type (srl_agent.train.settings).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from srl_agent.errors import ConfigError
 from srl_agent.reward import RewardConfig
 from srl_agent.train.dynamic import DynamicSampling
+from srl_agent.train.settings import coerce_settings, merge_settings, parse_assignments  # noqa: F401 - re-exported
 
 SCHEMA = "srl-train-config/1"
 
@@ -63,6 +65,13 @@ class TrainConfig:
             raise ConfigError(f"bf16 must be true, false or auto; got {self.bf16!r}")
         if self.save_steps < 1 or self.logging_steps < 1:
             raise ConfigError("save_steps and logging_steps must be at least 1")
+        _check_ranges(self, {"learning_rate": (0, None), "num_train_epochs": (0, None, "above"),
+                             "warmup_ratio": (0, 1), "max_grad_norm": (0, None),
+                             "per_device_train_batch_size": (1, None), "gradient_accumulation_steps": (1, None),
+                             "save_total_limit": (1, None), "seed": (0, 2**32 - 1)})
+        if self.max_steps != -1 and self.max_steps < 1:
+            raise ConfigError(f"max_steps must be 1 or more (or -1: train for num_train_epochs), got {self.max_steps}")
+        check_reporters(self.report_to)
 
     def use_bf16(self) -> bool:
         if self.bf16 != "auto":
@@ -74,6 +83,8 @@ class TrainConfig:
     def common_trl_args(self) -> dict[str, Any]:
         import torch
 
+        from srl_agent.progress import show_bars_in_trainer
+
         extra: dict[str, Any] = {"gradient_checkpointing": True} if self.gradient_checkpointing else {}
         return extra | dict(output_dir=self.output_dir, max_steps=self.max_steps, num_train_epochs=self.num_train_epochs,
                     learning_rate=self.learning_rate, lr_scheduler_type=self.lr_scheduler_type,
@@ -81,7 +92,7 @@ class TrainConfig:
                     per_device_train_batch_size=self.per_device_train_batch_size, bf16=self.use_bf16(),
                     seed=self.seed, data_seed=self.seed, save_strategy="steps", save_steps=self.save_steps,
                     save_total_limit=self.save_total_limit, logging_steps=self.logging_steps,
-                    report_to=self.report_to, disable_tqdm=False,
+                    report_to=self.report_to, disable_tqdm=not show_bars_in_trainer(),
                     dataloader_pin_memory=torch.cuda.is_available())
 
     def to_dict(self) -> dict[str, Any]:
@@ -118,6 +129,8 @@ class SRLConfig(TrainConfig):
                               f"per_device_train_batch_size ({self.per_device_train_batch_size})")
         if self.dynamic_sampling.epsilon < 0 or self.dynamic_sampling.max_rounds < 0:
             raise ConfigError("dynamic_sampling.epsilon and max_rounds must be >= 0")
+        _check_ranges(self, {"temperature": (0, None, "above"), "top_p": (0, 1, "above"), "beta": (0, None),
+                             "prompts_per_batch": (1, None), "max_completion_length": (1, None)})
 
     def accumulation_steps(self, num_processes: int = 1) -> int:
         """Micro-batches per optimizer step, so that one step sees prompts_per_batch prompts x G completions."""
@@ -148,6 +161,7 @@ class SFTRunConfig(TrainConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _check_ranges(self, {"max_length": (1, None)})
         if self.form not in ("auto", "step", "trajectory"):
             raise ConfigError(f"form must be auto, step or trajectory; got {self.form!r}")
 
@@ -155,7 +169,22 @@ class SFTRunConfig(TrainConfig):
 METHOD_OF: dict[type, str] = {SRLConfig: "srl", SFTRunConfig: "sft"}
 
 
+def _check_ranges(config: object, ranges: dict[str, tuple]) -> None:
+    """Each named field (when set) within (low, high[, "above": low excluded]); a ConfigError naming it otherwise."""
+    for name, (low, high, *how) in ranges.items():
+        value = getattr(config, name)
+        if value is None:
+            continue
+        above = bool(how)
+        if (value <= low if above else value < low) or (high is not None and value > high):
+            bound = f"above {low}" if above else f"{low} or more"
+            bound = f"{bound} and at most {high}" if high is not None else bound
+            raise ConfigError(f"{name} must be {bound}, got {value}")
+
+
 PRESET_DIR = Path(__file__).resolve().parents[2] / "configs"
+REPORTERS = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow", "trackio": "trackio",
+             "comet_ml": "comet_ml", "clearml": "clearml", "dvclive": "dvclive", "swanlab": "swanlab", "none": None}
 
 
 def preset_path(path: str | Path) -> Path:
@@ -167,31 +196,57 @@ def preset_path(path: str | Path) -> Path:
     if p.suffix == "" and preset.exists():
         return preset
     names = ", ".join(sorted(x.stem for x in PRESET_DIR.glob("*.yaml"))) if PRESET_DIR.is_dir() else "none here"
-    raise ConfigError(f"config file {p} does not exist (presets: {names})")
+    raise ConfigError(f"--config {p}: no such file and no such preset (presets: {names})")
 
 
-def load_config(cls: type[TrainConfig], path: str | Path | None = None, **overrides: Any) -> TrainConfig:
-    """A config of class `cls` from a YAML file (optional) with `overrides` (None values are ignored)."""
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The settings in a YAML file or preset (`method` and `schema` keys, as train_config.json has, dropped)."""
+    import yaml
+
+    from srl_agent.jsonio import read_text
+
+    p = preset_path(path)
+    text = read_text(p, expected="a YAML config (see configs/*.yaml)", what="YAML config file")
+    try:
+        values = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML ({' '.join(str(exc).split())})") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{p}: must hold a mapping of settings (key: value lines), got {type(values).__name__}")
+    values.pop("method", None)
+    values.pop("schema", None)
+    return values
+
+
+def load_config(cls: type[TrainConfig], path: str | Path | None = None, *, settings: dict[str, Any] | None = None,
+                **overrides: Any) -> TrainConfig:
+    """A config of class `cls`: the YAML file (optional), then `settings` (`-c key=value`, nested dicts merge into
+    the file's), then `overrides` (command-line flags; None values are ignored). Every value is coerced to its
+    field's type, so `1e-5` is a float even where YAML 1.1 reads a string."""
     values: dict[str, Any] = {}
     if path:
-        import yaml
-
-        p = preset_path(path)
-        try:
-            values = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{p} is not valid YAML: {exc}") from None
-        if not isinstance(values, dict):
-            raise ConfigError(f"{p} must hold a mapping of settings")
-        values.pop("method", None)
-        values.pop("schema", None)
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(f"unknown setting(s) for {cls.__name__}: {', '.join(unknown)} "
-                          f"(put raw TRL arguments under `trl:`)")
+        values = coerce_settings(cls, read_config_file(path), f"{preset_path(path)}: ")
+    if settings:
+        values = merge_settings(values, coerce_settings(cls, settings, "-c "))
+    flags = {k: v for k, v in overrides.items() if v is not None}
+    values.update(coerce_settings(cls, flags, ""))
     try:
         return cls(**values)
     except TypeError as exc:
         raise ConfigError(f"bad settings for {cls.__name__}: {exc}") from None
+
+
+def check_reporters(report_to: list[str]) -> None:
+    """Each `report_to` name is one transformers knows and its package is installed (else the Trainer fails only
+    after the model has loaded)."""
+    import importlib.util
+
+    for name in report_to:
+        if name not in REPORTERS:
+            raise ConfigError(f"report_to {name!r}: choose from {', '.join(REPORTERS)}")
+        module = REPORTERS[name]
+        if module and importlib.util.find_spec(module) is None:
+            raise ConfigError(f"report_to {name}: the {module} package is not installed (pip install {module}, or "
+                              "--report-to tensorboard|none)")
+    if "none" in report_to and len(report_to) > 1:
+        raise ConfigError(f"report_to {', '.join(report_to)}: `none` cannot be combined with a logger")

@@ -16,7 +16,7 @@ import json
 import os
 import sys
 
-from srl_agent.errors import SRLError
+from srl_agent.errors import SRLError, UsageError
 
 
 def world() -> tuple[int, int]:
@@ -43,12 +43,11 @@ def overrides_for(args: argparse.Namespace, num_processes: int) -> tuple[dict, o
     """`srl train`'s overrides (and the config they give), plus gradient accumulation for this many processes
     (so that one optimizer step still sees the configured batch) when the config derives it and does not fix it."""
     from srl_agent.train import METHODS, resolve
+    from srl_agent.train.cli import train_settings
     from srl_agent.train.config import load_config
 
-    overrides = dict(data=args.data, model=args.model, output_dir=args.output, max_steps=args.max_steps,
-                     save_steps=args.save_steps, seed=args.seed)
-    if getattr(args, "suite", None) is not None:  # srl-then-rlvr only (the parser is `srl train`'s)
-        overrides["suite"] = args.suite
+    settings, overrides = train_settings(args)  # -c KEY=VALUE and --report-to, then the flags
+    overrides["settings"] = settings
     config = load_config(resolve(METHODS[args.method][0]), args.config, **overrides)
     if hasattr(config, "accumulation_steps") and not config.gradient_accumulation_steps:
         overrides["gradient_accumulation_steps"] = config.accumulation_steps(num_processes)
@@ -81,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["train"]:  # `... -m srl_agent.train.launch train --method ...` reads as `srl train ...`
         argv = argv[1:]
     args = train_parser().parse_args(argv)
+    from srl_agent.cli_helpers import configure_output
+
+    configure_output(int(os.environ.get("SRL_VERBOSE", "0") or 0))  # as `srl train`; SRL_VERBOSE=1 is `srl -v`
     rank, size = world()
     try:
         from srl_agent.train import METHODS, run
@@ -93,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         result = run(args.method, args.config, resume=args.resume, **overrides)
     except SRLError as exc:
         print(f"srl train (rank {rank} of {size}): error: {exc}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(exc, UsageError) else 1
     if rank == 0:
         print(json.dumps({**result.__dict__, "num_processes": size}, indent=2))
     return 0

@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from srl_agent.errors import ConfigError, InputError
+from srl_agent.progress import trainer_callback
 from srl_agent.prompts import PromptConfig
+from srl_agent.train.card import write_model_card
 from srl_agent.train.config import METHOD_OF, SRLConfig
 from srl_agent.train.dynamic import DynamicSampling, filter_groups, partially_correct
 from srl_agent.train.rollout import (EpisodeLimits, EpisodeResult, EpisodeRunner, EpisodeSpec, ModelActor,
@@ -288,7 +290,8 @@ def build_rlvr(config: RLVRConfig, *, actor=None, sandboxes: TaskSandboxes | Non
     cls = make_rlvr_trainer_class()
     trainer = cls(model=model, reward_funcs=[outcome_reward], args=args, train_dataset=task_dataset(tasks),
                   processing_class=tokenizer, peft_config=peft_config(config), rollout_func=rollout,
-                  callbacks=[metrics_callback(out / "metrics.jsonl")], dynamic_sampling=config.dynamic_sampling)
+                  callbacks=[metrics_callback(out / "metrics.jsonl"), trainer_callback()],
+                  dynamic_sampling=config.dynamic_sampling)
     return trainer, rollout, sandboxes
 
 
@@ -306,4 +309,6 @@ def train_rlvr(config: RLVRConfig, *, resume: bool = False, **replace: Any) -> T
     final = Path(config.output_dir) / "final"
     trainer.save_model(str(final))
     trainer.processing_class.save_pretrained(str(final))
+    write_model_card(config, "rlvr", final, global_step=trainer.state.global_step, examples=len(trainer.train_dataset),
+                     unit="tasks", resumed_from=ckpt, metrics_file=metrics)
     return TrainResult("rlvr", config.output_dir, trainer.state.global_step, str(final), str(metrics), ckpt)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Sequence
 
 from srl_agent.actions import SUBMIT, parse_completion
-from srl_agent.errors import CommandTimeoutError, SandboxError
+from srl_agent.errors import CommandTimeoutError, SandboxError, TooLargeError
 from srl_agent.prompts import PromptConfig, build_step_messages, truncate_middle
 from srl_agent.task import Task
 from srl_agent.trajectory import Step
@@ -241,6 +241,11 @@ class EpisodeRunner:
             iid = spec.task.instance_id
             needs[iid] = (spec.task, needs.get(iid, (spec.task, 0))[1] + 1)
         pools = self.sandboxes.pools_for(needs)
+        if self.grader is None and self.sandboxes.backend == "local":  # grading containers start meanwhile
+            from srl_agent.grading_run import prepare
+
+            for task, _ in needs.values():
+                prepare(task)
         with ExitStack() as stack, ThreadPoolExecutor(self.workers) as pool:
             states = list(pool.map(lambda ie: self._start(ie[0], ie[1], pools, stack), enumerate(specs)))
             for _ in range(self.limits.max_steps):
@@ -321,11 +326,15 @@ class EpisodeRunner:
     def _grade(self, s: EpisodeState) -> EpisodeResult:
         resolved, status = False, None
         if s.infra_error is None:
-            grader = self.grader
+            grader = self.grader or getattr(s.sandbox, "grade", None)  # a Ray sandbox grades on its own node
             if grader is None:
                 from srl_agent.grading import grade_patch as grader
             try:
-                report = grader(s.spec.task, s.sandbox.diff(), sandbox=s.sandbox)
+                try:
+                    patch = s.sandbox.diff()
+                except TooLargeError:  # the policy's doing: graded as no patch (reward 0), not dropped
+                    patch = ""
+                report = grader(s.spec.task, patch)  # a fresh container, never the episode's own
                 status, resolved = report.status, bool(report.resolved)
                 if status == "ERROR":
                     s.infra_error = f"grading failed: {report.infra_error}"

@@ -63,15 +63,6 @@ def _bind(factory: Callable[[Task], Any], task: Task) -> Callable[[], Any]:
 def start_task_sandbox(task: Task):
     """A started sandbox at the task's start state, checkpointed (what `srl_agent.tasks.task_sandbox` yields,
     as a plain object the pool owns and closes)."""
-    from srl_agent.sandbox import Sandbox
-    from srl_agent.tasks.runtime import prepare_start_state, resolve_image
+    from srl_agent.tasks.runtime import start_task_sandbox as start
 
-    image = resolve_image(task)
-    sb = Sandbox(image, workdir=task.workdir)
-    try:
-        prepare_start_state(sb, task, image)
-        sb.checkpoint()
-    except BaseException:
-        sb.close()
-        raise
-    return sb
+    return start(task)

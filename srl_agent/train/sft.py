@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from srl_agent.progress import trainer_callback
+from srl_agent.train.card import write_model_card
 from srl_agent.train.config import SFTRunConfig
 from srl_agent.train.srl import TrainResult, load_policy, metrics_callback, peft_config, prepare_run
 
@@ -35,9 +37,11 @@ def train_sft(config: SFTRunConfig, *, resume: bool = False) -> TrainResult:
                   assistant_only_loss=form == "trajectory", completion_only_loss=None if form == "step" else False)
     kwargs.update(config.trl)
     trainer = SFTTrainer(model=model, args=SFTConfig(**kwargs), train_dataset=dataset, processing_class=tokenizer,
-                         peft_config=peft_config(config), callbacks=[metrics_callback(metrics)])
+                         peft_config=peft_config(config), callbacks=[metrics_callback(metrics), trainer_callback()])
     trainer.train(resume_from_checkpoint=ckpt)
     final = Path(config.output_dir) / "final"
     trainer.save_model(str(final))
     tokenizer.save_pretrained(str(final))
+    write_model_card(config, f"sft-{form}", final, global_step=trainer.state.global_step, examples=len(dataset),
+                     unit="examples" if form == "step" else "trajectories", resumed_from=ckpt, metrics_file=metrics)
     return TrainResult(f"sft-{form}", config.output_dir, trainer.state.global_step, str(final), str(metrics), ckpt)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from srl_agent.progress import trainer_callback
+from srl_agent.train.card import write_model_card
 from srl_agent.train.config import SRLConfig, TrainConfig
 
 
@@ -103,9 +105,11 @@ def train_srl(config: SRLConfig, *, resume: bool = False, trainer_cls=None) -> T
     extra = {"dynamic_sampling": config.dynamic_sampling} if trainer_cls is None else {}
     trainer = cls(model=model, reward_funcs=[make_srl_reward(config.reward)], args=grpo_args(config),
                   train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config(config),
-                  callbacks=[metrics_callback(metrics)], **extra)
+                  callbacks=[metrics_callback(metrics), trainer_callback()], **extra)
     trainer.train(resume_from_checkpoint=ckpt)
     final = Path(config.output_dir) / "final"
     trainer.save_model(str(final))
     tokenizer.save_pretrained(str(final))
+    write_model_card(config, "srl", final, global_step=trainer.state.global_step, examples=len(dataset),
+                     resumed_from=ckpt, metrics_file=metrics)
     return TrainResult("srl", config.output_dir, trainer.state.global_step, str(final), str(metrics), ckpt)

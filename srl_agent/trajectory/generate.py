@@ -304,7 +304,7 @@ def expert_trajectory(task: Task, sb, seed: str, index: int = 0, *, step_timeout
         steps.append(Step(p.thought, p.action, obs.output, obs.exit_code))
         if p.action.tool == "submit":
             patch = obs.output
-    grade = grade_patch(task, patch, sandbox=sb)
+    grade = grade_patch(task, patch)
     if grade.status == "ERROR":
         raise SandboxError(f"grading failed: {grade.infra_error}")
     if not grade.resolved:

@@ -1,7 +1,8 @@
 """`srl traj import`: raw records -> canonical trajectories, bad records -> `<output>.rejects.jsonl`, on N workers.
 
-Each worker converts whole units (a file, or a byte range of a big JSONL file) and writes its own part
-files; the parent concatenates them in input order, so the output does not depend on the worker count.
+Each worker converts whole units (a file, a byte range of a big JSONL file, or a dataset streamed through
+`datasets.load_dataset`) and writes its own part files; the parent concatenates them in input order, so the
+output does not depend on the worker count. Counts are kept per source format (`accounting.FormatCounts`).
 """
 
 from __future__ import annotations
@@ -16,11 +17,22 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from srl_agent.errors import InputError
+from srl_agent.trajectory.accounting import ASSUMED, UNDETECTED, FormatCounts, merge
 from srl_agent.trajectory.formats import FORMATS, RecordError, detect_format, is_prediction
-from srl_agent.trajectory.readers import RawRecord, Unit, input_files, map_units, plan_units, read_unit
-from srl_agent.trajectory.schema import Source
+from srl_agent.trajectory.readers import RawRecord, Unit, input_units, map_units, plan_units, read_unit
+from srl_agent.trajectory.schema import Source, Trajectory
 
 UNIT_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """`fmt` forces one importer; `assume_resolved` marks trajectories whose source has no resolved flag as resolved
+    (for datasets that are resolved-only by construction, as SWE-smith's); `split` picks a dataset split."""
+
+    fmt: str | None = None
+    assume_resolved: bool = False
+    split: str | None = None
 
 
 @dataclass
@@ -31,6 +43,7 @@ class ImportSummary:
     steps: int = 0
     formats: Counter = field(default_factory=Counter)
     reasons: Counter = field(default_factory=Counter)
+    by_format: dict[str, FormatCounts] = field(default_factory=dict)
     output: str = ""
     rejects: str = ""
 
@@ -41,36 +54,54 @@ class ImportSummary:
         self.steps += other.steps
         self.formats.update(other.formats)
         self.reasons.update(other.reasons)
+        merge(self.by_format, other.by_format)
 
     def line(self) -> str:
         return f"accepted {self.accepted} / rejected {self.rejected} / total {self.read} records ({self.steps} steps)"
+
+
+@dataclass
+class Converted:
+    """One record's outcome: the trajectory, or the reject line; `fmt` is the importer that took it."""
+
+    fmt: str
+    trajectory: Trajectory | None = None
+    reject: dict | None = None
 
 
 def rejects_path(output: str | Path) -> Path:
     return Path(str(output) + ".rejects.jsonl")
 
 
-def convert(raw: RawRecord, fmt_name: str | None) -> tuple[str | None, dict | None, int, str]:
-    """(trajectory JSON line, reject dict, steps, format) for one raw record; never raises on bad data."""
-    def reject(fld: str, reason: str, fmt: str = "") -> tuple[None, dict, int, str]:
-        return None, {"file": raw.file, "index": raw.index, "field": fld, "reason": reason, "format": fmt}, 0, fmt
+def _undetected(raw: RawRecord) -> tuple[str, str]:
+    if is_prediction(raw.value):
+        return "model_patch", ("a SWE-bench prediction (instance_id + model_patch), not a trajectory: grade it with "
+                               "`srl grade`")
+    if isinstance(raw.value, dict):
+        # A record that has a key a format needs, but not of the needed shape: name that field and what it holds.
+        for key in ("messages", "trajectory", "history", "conversations"):
+            if key in raw.value:
+                value = raw.value[key]
+                first = value[0] if isinstance(value, list) and value else None
+                inner = (f" of objects with keys {', '.join(sorted(first)[:8])}" if isinstance(first, dict)
+                         else f" of {type(first).__name__}" if first is not None else "")
+                return key, (f"a {type(value).__name__}{inner} that no importer recognises; pass --format NAME "
+                             f"(one of {', '.join(FORMATS)})")
+    return "(record)", (f"no known trajectory format matches this {type(raw.value).__name__} record; pass --format "
+                        f"NAME (one of {', '.join(FORMATS)})")
+
+
+def convert(raw: RawRecord, options: ImportOptions = ImportOptions()) -> Converted:
+    """The trajectory or the reject for one raw record; never raises on bad data."""
+    def reject(fld: str, reason: str, fmt: str) -> Converted:
+        return Converted(fmt, reject={"file": raw.file, "index": raw.index, "field": fld, "reason": reason,
+                                      "format": "" if fmt == UNDETECTED else fmt})
 
     if raw.error is not None:
-        return reject(raw.field, raw.error)
-    name = fmt_name or detect_format(raw.value)
+        return reject(raw.field, raw.error, UNDETECTED)
+    name = options.fmt or detect_format(raw.value)
     if name is None:
-        if is_prediction(raw.value):
-            return reject("model_patch", "a SWE-bench prediction (instance_id + model_patch), not a trajectory: "
-                                         "grade it with `srl grade`")
-        kind = type(raw.value).__name__
-        if isinstance(raw.value, dict):
-            # A record that has a key a format needs, but not of the needed shape: name that field.
-            for key in ("messages", "trajectory", "history"):
-                if key in raw.value:
-                    got = type(raw.value[key]).__name__
-                    return reject(key, f"expected a list of messages or steps (or a JSON string of one), got {got}")
-        return reject("(record)", f"no known trajectory format matches this {kind} record; pass --format NAME "
-                                  f"(one of {', '.join(FORMATS)})")
+        return reject(*_undetected(raw), UNDETECTED)
     try:
         traj = FORMATS[name].parse(raw.value, Source(name, raw.file, raw.index))
     except RecordError as exc:
@@ -80,12 +111,15 @@ def convert(raw: RawRecord, fmt_name: str | None) -> tuple[str | None, dict | No
     except (KeyError, TypeError, AttributeError, ValueError, IndexError, RecursionError) as exc:
         # An importer met a shape it does not expect: reject the record, never crash the whole import.
         return reject("(record)", f"unexpected structure ({type(exc).__name__}: {exc})", name)
-    return traj.to_json(), None, len(traj.steps), name
+    if traj.resolved is None and options.assume_resolved:
+        traj.resolved = True
+        traj.meta["resolved_from"] = ASSUMED
+    return Converted(name, trajectory=traj)
 
 
-def import_unit(args: tuple[Unit, str | None, str]) -> tuple[ImportSummary, str, str]:
+def import_unit(args: tuple[Unit, ImportOptions, str]) -> tuple[ImportSummary, str, str]:
     """Convert one unit into part files in `part_dir`; returns (summary, output part, rejects part)."""
-    unit, fmt_name, part_dir = args
+    unit, options, part_dir = args
     fd, out_part = tempfile.mkstemp(dir=part_dir, suffix=".jsonl")
     os.close(fd)
     rej_part = out_part + ".rej"
@@ -93,16 +127,19 @@ def import_unit(args: tuple[Unit, str | None, str]) -> tuple[ImportSummary, str,
     with open(out_part, "w", encoding="utf-8") as out, open(rej_part, "w", encoding="utf-8") as rej:
         for raw in read_unit(unit):
             s.read += 1
-            line, bad, steps, name = convert(raw, fmt_name)
-            if line is not None:
-                out.write(line + "\n")
+            c = convert(raw, options)
+            counts = s.by_format.setdefault(c.fmt, FormatCounts())
+            if c.trajectory is not None:
+                out.write(c.trajectory.to_json() + "\n")
                 s.accepted += 1
-                s.steps += steps
-                s.formats[name] += 1
+                s.steps += len(c.trajectory.steps)
+                s.formats[c.fmt] += 1
+                counts.accept(c.trajectory)
             else:
-                rej.write(json.dumps(bad, ensure_ascii=False) + "\n")
+                rej.write(json.dumps(c.reject, ensure_ascii=False) + "\n")
                 s.rejected += 1
-                s.reasons[bad["field"]] += 1
+                s.reasons[c.reject["field"]] += 1
+                counts.reject(c.reject["field"], c.reject["reason"])
     return s, out_part, rej_part
 
 
@@ -111,21 +148,23 @@ def default_workers() -> int:
 
 
 def import_trajectories(sources: Iterable[str], output: str | Path, *, fmt: str | None = None,
-                        workers: int | None = None, progress: Callable[[int], None] | None = None) -> ImportSummary:
-    """Import every record of `sources` into `output` (JSONL) and its rejects file; returns the counts."""
+                        workers: int | None = None, progress: Callable[[int], None] | None = None,
+                        assume_resolved: bool = False, split: str | None = None) -> ImportSummary:
+    """Import every record of `sources` (paths, folders, dataset ids) into `output` (JSONL) and its rejects file."""
     if fmt is not None and fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    options = ImportOptions(fmt=fmt, assume_resolved=assume_resolved, split=split)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    files = input_files(list(sources))
+    files = input_units(list(sources), split)
     if not files:
-        raise InputError("no input files found (expected .json, .jsonl, .traj, .parquet, .arrow, .gz or a "
-                         "saved dataset folder)")
+        raise InputError(f"{', '.join(map(str, sources))}: no trajectory files there (expected .json, .jsonl, .traj, "
+                         ".parquet, .arrow, .gz, a saved dataset folder or a dataset id)")
     workers = workers or default_workers()
     units = plan_units(files, UNIT_BYTES if workers > 1 else 1 << 62)
     summary = ImportSummary(output=str(output), rejects=str(rejects_path(output)))
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=".import-") as part_dir:
-        jobs = [(u, fmt, part_dir) for u in units]
+        jobs = [(u, options, part_dir) for u in units]
         results = map_units(import_unit, jobs, workers, progress and (lambda r: progress(r[0].read)))
         with open(output, "wb") as out, open(summary.rejects, "wb") as rej:
             for s, out_part, rej_part in results:
@@ -136,10 +175,3 @@ def import_trajectories(sources: Iterable[str], output: str | Path, *, fmt: str 
     if summary.rejected == 0:
         Path(summary.rejects).unlink(missing_ok=True)
     return summary
-
-
-def _tracked(results, progress):
-    for r in results:
-        if progress:
-            progress(r[0].read)
-        yield r

@@ -33,16 +33,37 @@ class RawRecord:
 
 @dataclass(frozen=True)
 class Unit:
-    """A piece of input one worker reads: a whole file, or a byte range of a large JSONL file."""
+    """A piece of input one worker reads: a whole file, a byte range of a large JSONL file, or a dataset read
+    through `datasets.load_dataset` (`kind="dataset"`: a Hub id, a dataset repo folder, a parquet shard)."""
 
     path: str
     start: int = 0
     end: int = -1
     first_line: int = 0
+    kind: str = "file"
+    split: str | None = None
 
 
 def _is_dataset_dir(p: Path) -> bool:
     return (p / "dataset_info.json").is_file() or (p / "dataset_dict.json").is_file() or (p / "state.json").is_file()
+
+
+def input_units(sources: list[str], split: str | None = None) -> list[Path | Unit]:
+    """Files to read (folders expanded) and datasets to load: Hub ids, dataset repo folders (or any folder when a
+    split is asked for), parquet shards when a split is asked for."""
+    from srl_agent.trajectory.hub import is_dataset_repo, is_hub_id
+
+    out: list[Path | Unit] = []
+    for src in sources:
+        p = Path(src)
+        if is_hub_id(src) or (src.endswith(".py") and p.is_file()) or (p.is_dir() and not _is_dataset_dir(p) and
+                                                     (split is not None or is_dataset_repo(p))):
+            out.append(Unit(src, kind="dataset", split=split))
+        elif split is not None and p.is_file() and p.suffix == ".parquet":
+            out.append(Unit(src, kind="dataset", split=split))
+        else:
+            out.extend(input_files([src]))
+    return out
 
 
 def input_files(sources: list[str]) -> list[Path]:
@@ -51,7 +72,7 @@ def input_files(sources: list[str]) -> list[Path]:
     for src in sources:
         p = Path(src)
         if not p.exists():
-            raise InputError(f"{src}: no such file or folder")
+            raise InputError(f"{src}: no such file or folder (nor a dataset id of the form OWNER/NAME)")
         if p.is_file() or _is_dataset_dir(p):
             out.append(p)
             continue
@@ -70,10 +91,13 @@ def input_files(sources: list[str]) -> list[Path]:
     return out
 
 
-def plan_units(files: list[Path], target_bytes: int) -> list[Unit]:
+def plan_units(files: list[Path | Unit], target_bytes: int) -> list[Unit]:
     """Cut large plain JSONL files into newline-aligned byte ranges so several workers can share one file."""
     units: list[Unit] = []
     for f in files:
+        if isinstance(f, Unit):
+            units.append(f)
+            continue
         size = f.stat().st_size if f.is_file() else 0
         if not (f.is_file() and f.suffix in (".jsonl", ".ndjson") and size > 2 * target_bytes):
             units.append(Unit(str(f)))
@@ -177,11 +201,12 @@ def _json_records(text: str, file: str) -> Iterator[RawRecord]:
 def _dataset_records(path: Path) -> Iterator[RawRecord]:
     import datasets  # imported here: it is slow to import and only needed for dataset inputs
 
+    if path.suffix == ".parquet":  # streamed: no Arrow copy in the cache, one row in memory at a time
+        yield from _loaded_records(Unit(str(path), kind="dataset"))
+        return
     try:
         if path.is_dir():
             ds = datasets.load_from_disk(str(path))
-        elif path.suffix == ".parquet":
-            ds = datasets.Dataset.from_parquet(str(path))
         else:
             ds = datasets.Dataset.from_file(str(path))
     except Exception as exc:  # datasets raises many kinds; all mean "this input cannot be read"
@@ -193,8 +218,18 @@ def _dataset_records(path: Path) -> Iterator[RawRecord]:
             yield RawRecord(name, i, row)
 
 
+def _loaded_records(unit: Unit) -> Iterator[RawRecord]:
+    from srl_agent.trajectory.hub import dataset_rows
+
+    for name, i, row in dataset_rows(unit.path, unit.split):
+        yield RawRecord(name, i, row)
+
+
 def read_unit(unit: Unit) -> Iterator[RawRecord]:
-    """Every raw record of one unit, in order. Raises InputError only when the file cannot be opened."""
+    """Every raw record of one unit, in order. Raises InputError only when the input cannot be opened."""
+    if unit.kind == "dataset":
+        yield from _loaded_records(unit)
+        return
     path = Path(unit.path)
     name = path.name[:-3] if path.name.endswith(".gz") else path.name
     if path.is_dir() or name.endswith(DATA_SUFFIXES):

@@ -166,7 +166,7 @@ def replay_trajectory(traj: Trajectory, task: Task, sb, index: int = 0, *, step_
         res.infra_error = f"{type(exc).__name__}: {exc}"
     _tally(res)
     if res.infra_error is None:
-        grade = grade_patch(task, patch, sandbox=sb, timeout=grade_timeout)
+        grade = grade_patch(task, patch, timeout=grade_timeout)  # in a fresh container of the task image
         res.status, res.resolved, res.infra_error = grade.status, grade.resolved, grade.infra_error
         if traj.patch is not None:
             res.patch_matches_recorded = normalize_observation(traj.patch) == normalize_observation(patch)
@@ -192,8 +192,10 @@ def _tally(res: ReplayResult) -> None:
 def _replay_group(task: Task, items: list[tuple[int, Trajectory]], *, step_timeout: float, grade_timeout: float,
                   done: Callable[[ReplayResult, Trajectory | None], None]) -> None:
     """Replay every trajectory of one task in one sandbox (reset in between)."""
+    from srl_agent.grading_run import prepare
     from srl_agent.tasks import task_sandbox
 
+    prepare(task)
     left = list(items)
     try:
         with task_sandbox(task) as sb:

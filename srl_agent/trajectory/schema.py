@@ -10,6 +10,7 @@ from typing import Iterable, Iterator
 
 from srl_agent.actions import Action
 from srl_agent.errors import InputError
+from srl_agent.jsonio import not_text
 from srl_agent.task import Task
 
 SCHEMA = "srl-trajectory/1"
@@ -88,17 +89,26 @@ def _open_text(path: Path):
 def read_trajectories(path: str | Path) -> Iterator[Trajectory]:
     """Read canonical trajectories (JSONL, optionally .gz). Raises InputError naming the line at fault."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder; give a canonical JSONL file (`srl traj import {path} -o OUT.jsonl` "
+                         "converts a folder)")
     if not path.is_file():
         raise InputError(f"{path}: no such file (write one with `srl traj import SRC -o {path.name}`)")
-    with _open_text(path) as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                yield Trajectory.from_dict(json.loads(line))
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                msg = exc.args[0] if isinstance(exc, (InputError, KeyError)) and exc.args else exc
-                raise InputError(f"{path}:{lineno}: not a canonical trajectory ({msg})") from None
+    try:
+        with _open_text(path) as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    yield Trajectory.from_dict(json.loads(line))
+                except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                    msg = exc.args[0] if isinstance(exc, (InputError, KeyError)) and exc.args else exc
+                    raise InputError(f"{path}:{lineno}: not a canonical trajectory "
+                                     f"({msg}); `srl traj import` converts other formats") from None
+    except UnicodeDecodeError as exc:
+        raise not_text(path, exc, "canonical trajectory JSONL (`srl traj import` converts other formats)") from None
+    except (gzip.BadGzipFile, EOFError) as exc:
+        raise InputError(f"{path}: not a readable gzip file ({exc})") from None
 
 
 def write_trajectories(trajectories: Iterable[Trajectory], path: str | Path) -> int:

@@ -18,6 +18,7 @@ from typing import Callable
 
 from srl_agent.actions import render
 from srl_agent.errors import ConfigError, InputError
+from srl_agent.jsonio import not_text
 from srl_agent.prompts import PromptConfig, build_step_messages
 from srl_agent.trajectory.readers import Unit, map_units, plan_units
 from srl_agent.trajectory.schema import Trajectory
@@ -137,7 +138,10 @@ def split_unit(args: tuple[Unit, SplitConfig, str]) -> tuple[SplitSummary, str |
     for lineno, line in _lines(unit):
         try:
             traj = Trajectory.from_dict(json.loads(line))
-        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
+        except UnicodeDecodeError as exc:
+            raise not_text(unit.path, exc, "canonical trajectory JSONL (`srl traj import` converts other formats)"
+                           ) from None
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise InputError(f"{unit.path}:{lineno + 1}: not a canonical trajectory ({exc}); "
                              "run `srl traj import` to make one") from None
         s.trajectories += 1

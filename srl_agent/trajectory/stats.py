@@ -1,12 +1,20 @@
-"""`srl traj stats`: counts, per-tool action mix and length percentiles of a canonical trajectory file."""
+"""`srl traj stats`: per source format what was kept and lost, the per-tool action mix and length percentiles.
+
+The input is a canonical file (its `.rejects.jsonl` beside it, when there is one, gives the rejected records), or
+anything `srl traj import` reads (files, folders, dataset ids), which is then imported into a temporary file first.
+"""
 
 from __future__ import annotations
 
+import gzip
+import json
+import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from srl_agent.trajectory.schema import read_trajectories
+from srl_agent.trajectory.accounting import UNDETECTED, FormatCounts, format_table
+from srl_agent.trajectory.schema import SCHEMA, read_trajectories
 
 
 def percentiles(values: list[int], qs=(50, 90, 99)) -> dict[str, int]:
@@ -31,9 +39,11 @@ class TrajectoryStats:
     action_chars: list[int] = field(default_factory=list)
     observation_chars: list[int] = field(default_factory=list)
     thought_chars: list[int] = field(default_factory=list)
+    by_format: dict[str, FormatCounts] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {"trajectories": self.trajectories, "steps": self.steps,
+                "by_source_format": {k: v.to_dict() for k, v in sorted(self.by_format.items())},
                 "resolved": {str(k): v for k, v in self.resolved.items()}, "formats": dict(self.formats),
                 "tools": dict(self.tools), "editor_commands": dict(self.editor_commands),
                 "steps_per_trajectory": percentiles(self.steps_per_trajectory),
@@ -42,9 +52,38 @@ class TrajectoryStats:
                 "thought_chars": percentiles(self.thought_chars)}
 
 
-def compute_stats(path: str | Path) -> TrajectoryStats:
+def is_canonical_file(path: str | Path) -> bool:
+    """A JSONL (optionally .gz) file whose first record is a canonical trajectory."""
+    p = Path(path)
+    if not p.is_file() or not p.name.endswith((".jsonl", ".jsonl.gz")):
+        return False
+    opener = gzip.open if p.suffix == ".gz" else open
+    with opener(p, "rt", encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            if line.strip():
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    return False
+                return isinstance(rec, dict) and rec.get("schema") == SCHEMA
+    return False
+
+
+def _count_rejects(path: Path, by_format: dict[str, FormatCounts]) -> None:
+    if not path.is_file():
+        return
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                r = json.loads(line)
+                by_format.setdefault(r.get("format") or UNDETECTED, FormatCounts()).reject(r["field"], r["reason"])
+
+
+def compute_stats(path: str | Path, *, rejects: str | Path | None = None) -> TrajectoryStats:
+    """Stats of a canonical file; the rejected records come from `rejects` (default: the file's own rejects file)."""
     s = TrajectoryStats()
     for t in read_trajectories(path):
+        s.by_format.setdefault(t.source.format, FormatCounts()).accept(t)
         s.trajectories += 1
         s.steps += len(t.steps)
         s.resolved[t.resolved] += 1
@@ -57,15 +96,27 @@ def compute_stats(path: str | Path) -> TrajectoryStats:
             s.action_chars.append(len(step.action.render()))
             s.observation_chars.append(len(step.observation))
             s.thought_chars.append(len(step.thought))
+    _count_rejects(Path(rejects) if rejects else Path(str(path) + ".rejects.jsonl"), s.by_format)
     return s
+
+
+def stats_of_sources(sources: list[str], **import_options) -> TrajectoryStats:
+    """Stats of one canonical file as it is, or of any other input as `srl traj import` would convert it."""
+    if len(sources) == 1 and is_canonical_file(sources[0]) and not import_options.get("fmt"):
+        return compute_stats(sources[0])
+    from srl_agent.trajectory.importer import import_trajectories
+
+    with tempfile.TemporaryDirectory(prefix="srl-stats-") as tmp:
+        out = Path(tmp) / "imported.jsonl"
+        summary = import_trajectories(sources, out, **import_options)
+        return compute_stats(out, rejects=summary.rejects)
 
 
 def format_stats(s: TrajectoryStats) -> str:
     lines = [f"trajectories {s.trajectories}   steps {s.steps}   "
              f"resolved {s.resolved.get(True, 0)} / unresolved {s.resolved.get(False, 0)} / "
              f"unknown {s.resolved.get(None, 0)}",
-             "formats: " + ", ".join(f"{k} {v}" for k, v in s.formats.most_common()),
-             "", "action mix:"]
+             "", format_table(s.by_format), "", "action mix:"]
     for tool, n in s.tools.most_common():
         lines.append(f"  {tool:<24} {n:>8}  {100 * n / max(s.steps, 1):5.1f}%")
     for cmd, n in s.editor_commands.most_common():

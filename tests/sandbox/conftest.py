@@ -19,6 +19,9 @@ def no_container_left_behind():
     yield
     from srl_agent.errors import DockerUnavailableError
     from srl_agent.sandbox.container import list_containers
+    from srl_agent.sandbox.fresh import close_default_pool
+
+    close_default_pool()  # the grader's waiting, never-used containers are the pool's, not leaks
 
     try:
         left = list_containers({"srl-agent.pid": str(os.getpid())})

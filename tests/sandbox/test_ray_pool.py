@@ -211,5 +211,5 @@ def test_srl_eval_backend_ray_from_the_command_line(ray_cluster, docker_engine, 
     assert main(argv) == 0
     summary = json.loads((run / "summary.json").read_text())
     assert summary["resolved"] == 1 and summary["statuses"] == {"resolved": 1}
-    assert main(argv[:-4] + ["--backend", "local", "--address", "auto"]) == 1
+    assert main(argv[:-4] + ["--backend", "local", "--address", "auto"]) == 2  # a usage error
     assert "--address is for the ray backend" in capsys.readouterr().err

@@ -90,30 +90,36 @@ def test_non_utf8_output_is_replaced_not_fatal(sb):
     assert obs.exit_code == 0 and obs.output == "ok \ufffd\ufffd bytes\n"
 
 
-def test_shell_that_exits_is_restarted(sb):
-    obs = sb.run("cd /tmp; exit 7")
-    assert obs.restarted and obs.exit_code == 7 and "new session" in obs.output
-    after = sb.run("pwd")
-    assert after.output == "/testbed\n" and after.exit_code == 0 and not after.restarted
+def test_exit_ends_the_command_and_keeps_the_earlier_state(sb):
+    """Each command is its own bash: `exit 7` ends that command with 7; what it changed is not kept, what earlier
+    commands set is."""
+    sb.run("cd /tmp && export KEEP=1")
+    obs = sb.run("cd /; exit 7")
+    assert obs.exit_code == 7 and "shell exited" in obs.output and not obs.restarted
+    after = sb.run("pwd; echo $KEEP")
+    assert after.output == "/tmp\n1\n" and after.exit_code == 0 and not after.restarted
 
 
-def test_shell_killed_by_its_own_command_is_restarted(sb):
+def test_shell_killed_by_its_own_command_reports_the_signal(sb):
     obs = sb.run("kill -9 $$")
-    assert obs.restarted and obs.exit_code is not None
+    assert obs.exit_code == 137 and not obs.timed_out
     assert sb.run("echo alive").output == "alive\n"
 
 
-def test_shell_killed_from_outside_between_commands_recovers(sb):
-    code, _ = sb.container.exec(["kill", "-9", str(sb.session.shell_pid)])
+def test_supervisor_killed_from_outside_is_replaced(sb):
+    """The root supervisor dying (here: killed from outside) costs the shell state, never the sandbox."""
+    code, _ = sb.container.exec(["kill", "-9", str(sb.session.info["pid"])])
     assert code == 0
-    time.sleep(0.3)
-    obs = sb.run("echo back")
-    assert obs.restarted and obs.exit_code == 0 and obs.output.startswith("back\n")
+    time.sleep(0.3)  # between commands: its end of the stream has closed by now
+    obs = sb.run("echo back; pwd")
+    assert obs.restarted and obs.exit_code == 0 and obs.output.startswith("back\n/testbed\n")
+    assert not sb.run("true").restarted
 
 
-def test_builtin_infinite_loop_times_out_and_restarts(sb):
-    """A loop of builtins runs in the shell itself: killing children cannot stop it, so the shell is replaced."""
+def test_builtin_infinite_loop_times_out_and_keeps_the_earlier_state(sb):
+    """A loop of builtins runs in the command's bash itself: the supervisor kills that process on time."""
+    sb.run("cd /tmp")
     start = time.monotonic()
     obs = sb.run("while :; do :; done", timeout=1)
-    assert obs.timed_out and obs.restarted and time.monotonic() - start < 6
-    assert sb.run("echo ok").output == "ok\n"
+    assert obs.timed_out and not obs.restarted and time.monotonic() - start < 2
+    assert sb.run("pwd").output == "/tmp\n"

@@ -20,10 +20,11 @@ def test_diff_covers_modified_new_deleted_and_binary_files(sb):
     # the agent's own index is not touched by diff(): nothing became staged
     assert sb.run("git diff --cached --name-only").output == ""
     # the patch applies to the start state and reproduces the files, binary included
-    sb.write_file("/tmp/agent.patch", patch)
-    sb.run("cp d/blob.bin /tmp/blob.expected")
-    sb.reset()
+    blob = sb.read_file("d/blob.bin")
+    sb.reset()  # restores /tmp as well: the patch and the expected blob go in afterwards
     assert sb.diff() == ""
+    sb.write_file("/tmp/agent.patch", patch)
+    sb.write_file("/tmp/blob.expected", blob.encode())
     obs = sb.run("git apply /tmp/agent.patch && cmp d/blob.bin /tmp/blob.expected && echo same")
     assert obs.output.endswith("same\n"), obs.output
 

@@ -79,6 +79,6 @@ def test_cli_list_and_show_do_not_reveal_the_fix_unless_asked(capsys):
 def test_cli_unknown_task_is_one_line_error(capsys):
     from srl_agent.cli import main
 
-    assert main(["tasks", "show", "nope"]) == 1
+    assert main(["tasks", "show", "nope"]) == 2
     err = capsys.readouterr().err
     assert "no task 'nope'" in err and "Traceback" not in err

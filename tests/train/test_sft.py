@@ -85,7 +85,7 @@ def test_config_errors_say_what_to_do(tmp_path):
         load_config(SRLConfig, None, learning_rat=1.0)
     with pytest.raises(ConfigError, match="num_generations"):
         load_config(SRLConfig, None, num_generations=1)
-    with pytest.raises(ConfigError, match="does not exist"):
+    with pytest.raises(ConfigError, match="no such file and no such preset"):
         load_config(SRLConfig, tmp_path / "nope.yaml")
 
 
@@ -100,6 +100,6 @@ def test_cli_reports_unknown_method_and_bad_data_in_one_line(tmp_path, capsys):
     from srl_agent.cli import main
 
     assert main(["train", "--method", "srl", "--data", str(tmp_path / "none"), "--output", str(tmp_path / "o"),
-                 "--model", str(tmp_path)]) == 1
+                 "--model", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "error:" in err and "Traceback" not in err

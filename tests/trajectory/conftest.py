@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
+# The real-file corpus: ../shared/corpus beside the clone, or the folder SRL_TRAJ_CORPUS names (a copy with
+# more files, e.g. one staged for shared/corpus that is not there yet).
+CORPUS = Path(os.environ.get("SRL_TRAJ_CORPUS") or Path(__file__).resolve().parents[2].parent / "shared" / "corpus")
 
 
 @pytest.fixture(scope="session")

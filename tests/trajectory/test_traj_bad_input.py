@@ -102,16 +102,17 @@ def test_partial_success_exits_0_and_prints_the_summary(tmp_path, fixtures, caps
 
 
 def test_unreadable_input_is_one_line_error(tmp_path, capsys):
-    assert main(["traj", "import", str(tmp_path / "missing.jsonl"), "-o", str(tmp_path / "o.jsonl")]) == 1
+    """A missing or empty input is a usage error (exit 2), not a failed run."""
+    assert main(["traj", "import", str(tmp_path / "missing.jsonl"), "-o", str(tmp_path / "o.jsonl")]) == 2
     err = capsys.readouterr().err
     assert "no such file" in err and "Traceback" not in err
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert main(["traj", "import", str(empty), "-o", str(tmp_path / "o.jsonl")]) == 1
+    assert main(["traj", "import", str(empty), "-o", str(tmp_path / "o.jsonl")]) == 2
 
 
 def test_unknown_forced_format_is_a_user_error(tmp_path, fixtures, capsys):
-    assert main(["traj", "import", str(fixtures), "-o", str(tmp_path / "o.jsonl"), "--format", "nope"]) == 1
+    assert main(["traj", "import", str(fixtures), "-o", str(tmp_path / "o.jsonl"), "--format", "nope"]) == 2
     assert "unknown format" in capsys.readouterr().err
 
 

@@ -43,5 +43,5 @@ def test_import_stats_show(tmp_path, fixtures, capsys):
     assert main(["traj", "show", str(out), "--index", "3"]) == 0
     shown = capsys.readouterr().out
     assert "demo__calc-1" in shown and "step 5 · submit" in shown and "<function=bash>" in shown
-    assert main(["traj", "show", str(out), "--index", "7"]) == 1
+    assert main(["traj", "show", str(out), "--index", "7"]) == 2
     assert "out of range" in capsys.readouterr().err

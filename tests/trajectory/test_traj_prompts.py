@@ -29,7 +29,8 @@ def test_default_shows_the_last_two_rounds_and_says_earlier_ones_are_omitted():
     msgs = build_step_messages("Fix the bug.", _steps(5))
     assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user", "assistant", "user"]
     assert msgs[0]["content"] == SYSTEM_PROMPT
-    assert msgs[1]["content"].startswith("Fix the bug.") and "3 steps" in msgs[1]["content"]
+    assert msgs[1]["content"].startswith("Fix the bug.")
+    assert "already taken 5 steps; only the last 2 are shown below, the first 3 left out" in msgs[1]["content"]
     assert msgs[2]["content"] == render(Action.bash("echo 3")) and msgs[5]["content"] == "OBSERVATION:\nout 4"
     assert "thought" not in msgs[2]["content"]
 
@@ -38,7 +39,7 @@ def test_default_shows_the_last_two_rounds_and_says_earlier_ones_are_omitted():
 def test_context_rounds(k, n, expected_rounds):
     msgs = build_step_messages("task", _steps(n), PromptConfig(context_rounds=k))
     assert len(msgs) == 2 + 2 * expected_rounds
-    assert ("only the most recent" in msgs[1]["content"]) == (expected_rounds < n)
+    assert ("You have already taken" in msgs[1]["content"]) == (expected_rounds < n)
 
 
 def test_first_step_prompt_is_system_and_task_only():
@@ -91,3 +92,14 @@ def test_truncate_middle_never_exceeds_the_limit(text, limit):
     assert out == text or "characters omitted" in out
     if len(text) <= limit:
         assert out == text
+
+
+def test_omitted_note_counts_the_steps_taken_not_the_steps_left_out():
+    """At step 8 with 2 context rounds, 8 steps were taken and 6 are left out (the note once said "taken 6")."""
+    msgs = build_step_messages("task", _steps(8), PromptConfig(context_rounds=2))
+    assert msgs[1]["content"] == ("task\n\n(You have already taken 8 steps; only the last 2 are shown below, "
+                                  "the first 6 left out.)")
+    none = build_step_messages("task", _steps(1), PromptConfig(context_rounds=0))[1]["content"]
+    assert none == "task\n\n(You have already taken 1 step; it is not shown.)"
+    one = build_step_messages("task", _steps(2), PromptConfig(context_rounds=1))[1]["content"]
+    assert one.endswith("(You have already taken 2 steps; only the last one is shown below, the first 1 left out.)")

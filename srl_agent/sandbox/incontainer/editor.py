@@ -1,7 +1,8 @@
 """str_replace_editor, run inside the sandbox container: view/create/str_replace/insert/undo_edit with SWE-agent's messages.
 
-Reads one JSON object (the tool's arguments) on stdin, prints the observation, exits 0 on success and 1 on an
-error the agent caused. Also serves the sandbox's own `_write`/`_read` file helpers. Stdlib only, Python 3.6+.
+The root supervisor calls `serve(args)` in a forked child that has dropped to the agent user (so every file is
+read and written with the agent's own permissions); run as a script it reads one JSON object on stdin, prints
+the observation and exits 0 on success, 1 on an error the agent caused. Stdlib only, Python 3.6+.
 """
 
 import base64
@@ -198,16 +199,6 @@ def undo_edit(path):
 def run(args):
     command = args.get("command")
     path = args.get("path") or ""
-    if command == "_write":  # the sandbox's write_file: any content, parents created, no history
-        parent = os.path.dirname(path)
-        if parent:
-            os.makedirs(parent, exist_ok=True)
-        with open(path, "wb") as f:
-            f.write(base64.b64decode(args["data"]))
-        return ""
-    if command == "_read":
-        with open(path, "rb") as f:
-            return base64.b64encode(f.read()).decode("ascii")
     if command not in COMMANDS:
         raise ToolError("Unrecognized command %s. The allowed commands for the str_replace_editor tool are: %s"
                         % (command, ", ".join(COMMANDS)))
@@ -223,18 +214,21 @@ def run(args):
     return undo_edit(path)
 
 
-def main():
-    args = json.loads(sys.stdin.read())
-    out = sys.stdout.buffer
+def serve(args):
+    """(observation bytes, exit code) of one call: 0 on success, 1 on an error the agent caused."""
     try:
-        text = run(args)
-        code = 0
+        text, code = run(args), 0
     except ToolError as exc:
         text, code = str(exc), 1
     except (OSError, UnicodeError) as exc:
         text, code = "Error: %s" % exc, 1
-    out.write(text.encode("utf-8", "replace"))
-    out.flush()
+    return text.encode("utf-8", "replace"), code
+
+
+def main():
+    data, code = serve(json.loads(sys.stdin.read()))
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
     return code
 
 

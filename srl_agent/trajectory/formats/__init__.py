@@ -6,8 +6,8 @@ from typing import Any
 
 # Import order is detection order: the specific formats first, the catch-all chat records last.
 from srl_agent.trajectory.formats import (  # noqa: F401
-    canonical, swe_agent, nebius, openhands_events, openhands_output, mini_swe_agent, openhands_sft, swe_gym,
-    swe_smith)
+    canonical, swe_agent, nebius, openhands_events, openhands_output, openhands_feedback, mini_swe_agent, openhands_sft,
+    swe_gym, swe_smith)
 from srl_agent.trajectory.formats.base import FORMATS, Format, RecordError
 
 PREDICTION_KEYS = ("model_patch", "model_name_or_path")

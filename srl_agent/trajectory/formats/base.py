@@ -88,6 +88,8 @@ def content_text(content: Any, field: str) -> str:
     if isinstance(content, list):
         parts = []
         for part in content:
+            if isinstance(part, dict) and part.get("type") in ("thinking", "reasoning"):
+                continue  # hidden reasoning is read by reasoning_text, not shown as the visible text
             if isinstance(part, dict) and isinstance(part.get("text"), str):
                 parts.append(part["text"])
             elif isinstance(part, str):
@@ -192,6 +194,9 @@ def fenced_blocks(text: str) -> list[tuple[int, str, str]]:
             for m in _FENCE_RE.finditer(text)]
 
 
+# OpenHands' in-context-learning prompt puts a worked example before the real task; only the task is the issue.
+_NEW_TASK_RE = re.compile(r"-+ (?:START OF )?NEW TASK DESCRIPTION -+\n(.*?)\n-+ END OF NEW TASK DESCRIPTION -+",
+                          re.DOTALL)
 _ISSUE_PATTERNS = (
     re.compile(r"<pr_description>\n?(.*?)\n?</pr_description>", re.DOTALL),
     re.compile(r"<issue_description>\n?(.*?)\n?</issue_description>", re.DOTALL),
@@ -203,6 +208,9 @@ _ISSUE_PATTERNS = (
 
 def issue_text(first_user_message: str) -> str:
     """The issue inside a scaffold's task message when a known wrapper is found, else the whole message."""
+    m = _NEW_TASK_RE.search(first_user_message)
+    if m and m.group(1).strip():
+        first_user_message = m.group(1)
     for pat in _ISSUE_PATTERNS:
         m = pat.search(first_user_message)
         if m and m.group(1).strip():
@@ -218,16 +226,75 @@ def make_task(instance_id: str | None, problem_statement: str, source: Source, *
     return Task(instance_id=iid, problem_statement=problem_statement, **kw)
 
 
-def finish(task: Task, steps: list[Step], source: Source, **kw: Any) -> Trajectory:
+# Tools that do not act on the environment: a record whose steps are only these is a conversation, not a
+# trajectory (a question answered and finished); replaying or learning from it teaches nothing about the repo.
+NON_ENVIRONMENT_TOOLS = (SUBMIT, "think")
+
+
+def finish(task: Task, steps: list[Step], source: Source, *, resolved: bool | None = None, patch: str | None = None,
+           meta: dict | None = None, resolved_from: str | None = None, patch_from: str | None = None) -> Trajectory:
+    """The trajectory, with where its resolved flag and patch came from in `meta` (`resolved_from`, `patch_from`)."""
     if not steps:
         raise RecordError("steps", "the trajectory has no actions")
-    return Trajectory(task=task, steps=steps, source=source, **kw)
+    if all(s.action.tool in NON_ENVIRONMENT_TOOLS for s in steps):
+        only = ", ".join(sorted({s.action.tool for s in steps}))
+        raise RecordError("steps", f"no environment action (only {only}): a question-and-answer session, not an "
+                                   "agent trajectory")
+    meta = dict(meta or {})
+    if resolved is not None and resolved_from:
+        meta["resolved_from"] = resolved_from
+    if patch and patch_from:
+        meta["patch_from"] = patch_from
+    return Trajectory(task=task, steps=steps, source=source, resolved=resolved, patch=patch or None, meta=meta)
+
+
+_REASONING_KEYS = ("reasoning_content", "reasoning", "thinking")
+
+
+def reasoning_text(msg: dict) -> str:
+    """A reasoning model's hidden thought, wherever the writer put it: `reasoning_content` / `reasoning` /
+    `thinking` (also under `provider_specific_fields`), litellm's `thinking_blocks`, or thinking content parts."""
+    parts: list[str] = []
+    for holder in (msg, msg.get("provider_specific_fields")):
+        if isinstance(holder, dict):
+            text = next((holder[k] for k in _REASONING_KEYS if isinstance(holder.get(k), str) and holder[k].strip()),
+                        None)
+            if text:
+                parts.append(text)
+                break
+    if not parts:
+        blocks = msg.get("thinking_blocks")
+        content = msg.get("content")
+        for block in (blocks if isinstance(blocks, list) else []) + (content if isinstance(content, list) else []):
+            if isinstance(block, dict) and block.get("type") in ("thinking", "reasoning"):
+                text = block.get("thinking", block.get("text"))
+                if isinstance(text, str) and text.strip():
+                    parts.append(text)
+    return "\n\n".join(p.strip() for p in parts)
+
+
+def with_reasoning(msg: dict, visible: str) -> str:
+    """The step's thought: the hidden reasoning first (it came first), then the visible text."""
+    hidden = reasoning_text(msg)
+    if hidden and visible.strip():
+        return f"{hidden}\n\n{visible.strip()}"
+    return hidden or visible
 
 
 def is_message_list(value: Any) -> bool:
     return (isinstance(value, list) and bool(value) and all(isinstance(m, dict) for m in value[:3])
             and all("role" in m for m in value[:3]))
 
+
+
+# ShareGPT-style SFT rows ({"conversations": [{"from": "human", "value": ...}]}, optional top-level "system").
+_SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
+                   "system": "system", "tool": "tool", "observation": "tool", "function": "tool"}
+
+
+def _is_sharegpt(value: Any) -> bool:
+    return (isinstance(value, list) and bool(value) and all(isinstance(m, dict) for m in value[:3])
+            and all("from" in m and "value" in m for m in value[:3]))
 
 
 def record_messages(rec: Any, key: str = "messages") -> list | str | None:
@@ -238,7 +305,19 @@ def record_messages(rec: Any, key: str = "messages") -> list | str | None:
         value = rec.get(key)
         if isinstance(value, list) or (isinstance(value, str) and value.lstrip().startswith("[")):
             return value
+        if key == "messages" and _is_sharegpt(rec.get("conversations")):
+            return rec["conversations"]
     return None
+
+
+def _from_sharegpt(rec: dict) -> list[dict]:
+    out = [{"role": "system", "content": rec["system"]}] if isinstance(rec.get("system"), str) else []
+    for i, m in enumerate(rec["conversations"]):
+        role = _SHAREGPT_ROLES.get(m.get("from")) if isinstance(m, dict) else None
+        if role is None:
+            raise RecordError(f"conversations[{i}].from", f"unknown speaker {m.get('from') if isinstance(m, dict) else m!r}")
+        out.append({"role": role, "content": m.get("value")})
+    return out
 
 
 def messages_haystack(messages: list | str, limit: int = 400_000) -> str:
@@ -248,7 +327,7 @@ def messages_haystack(messages: list | str, limit: int = 400_000) -> str:
     parts, size = [], 0
     for m in messages:
         if isinstance(m, dict):
-            for key in ("content", "tool_calls"):
+            for key in ("content", "tool_calls", "value"):
                 v = m.get(key)
                 s = v if isinstance(v, str) else (repr(v) if v else "")
                 parts.append(s)
@@ -262,6 +341,8 @@ def decode_messages(rec: Any, key: str = "messages") -> list:
     """The record's messages as a list, decoding a JSON string (as published on the HF hub)."""
     if isinstance(rec, list):
         return rec
+    if isinstance(rec, dict) and key not in rec and _is_sharegpt(rec.get("conversations")):
+        return _from_sharegpt(rec)
     value = require(rec, key, (list, str))
     if isinstance(value, str):
         try:

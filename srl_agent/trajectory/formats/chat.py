@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from srl_agent.actions import SUBMIT, Action
 from srl_agent.trajectory.formats.base import (RecordError, content_text, decode_json_field, fenced_blocks,
-                                               make_step, tool_call_action, unknown_tool, xml_calls)
+                                               make_step, tool_call_action, unknown_tool, with_reasoning, xml_calls)
 from srl_agent.trajectory.schema import Step
 
 _OBS_PREFIXES = ("OBSERVATION:\n", "OBSERVATION:", "Observation: ", "Observation:\n")
@@ -54,9 +54,10 @@ def default_call(name: str, args: Any, field: str) -> Action:
 
 @dataclass
 class ChatStyle:
-    """How one format reads actions out of assistant messages."""
+    """How one format reads actions out of assistant messages. `call` may return several actions for one call
+    (mini-swe-agent's `cleanup && echo SUBMIT-MARKER`: a bash step, then submit)."""
 
-    call: Callable[[str, Any, str], Action] = default_call
+    call: Callable[[str, Any, str], Action | list[Action]] = default_call
     command: Callable[[str], list[Action]] = default_command
     fence_languages: tuple[str, ...] | None = None  # None: any language
     use_xml: bool = True
@@ -70,8 +71,12 @@ class ChatResult:
     system: str = ""
 
 
+def _as_list(actions: Action | list[Action]) -> list[Action]:
+    return actions if isinstance(actions, list) else [actions]
+
+
 def _message_actions(msg: dict, i: int, where: str, style: ChatStyle) -> tuple[str, list[tuple[Action, str | None]]]:
-    """(thought, [(action, tool_call_id)]) for one assistant message."""
+    """(thought, [(action, tool_call_id)]) for one assistant message; the thought includes hidden reasoning."""
     text = content_text(msg.get("content"), f"{where}[{i}].content")
     calls = msg.get("tool_calls")
     if calls:
@@ -84,8 +89,8 @@ def _message_actions(msg: dict, i: int, where: str, style: ChatStyle) -> tuple[s
             fn = call.get("function") if isinstance(call, dict) else None
             if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
                 raise RecordError(f"{f}.function", "missing or without a name")
-            out.append((style.call(fn["name"], fn.get("arguments"), f"{f}.function"), call.get("id")))
-        return text, out
+            out += [(a, call.get("id")) for a in _as_list(style.call(fn["name"], fn.get("arguments"), f"{f}.function"))]
+        return with_reasoning(msg, text), out
     if style.use_xml:
         parse_text = text
         if text.count("<function=") == 1 and "</function>" not in text:
@@ -95,14 +100,15 @@ def _message_actions(msg: dict, i: int, where: str, style: ChatStyle) -> tuple[s
             # SWE-agent's XML parser runs the first call; the rest of the text is the thought.
             start, end, name, params = found[0]
             thought = parse_text[:start] + parse_text[end:]
-            return thought, [(style.call(name, params, f"{where}[{i}].content"), None)]
+            actions = _as_list(style.call(name, params, f"{where}[{i}].content"))
+            return with_reasoning(msg, thought), [(a, None) for a in actions]
     if style.use_fences:
         blocks = [b for b in fenced_blocks(text)
                   if style.fence_languages is None or b[1] in style.fence_languages]
         if blocks:
             start, _lang, body = blocks[-1]
-            return text[:start], [(a, None) for a in style.command(body)]
-    return text, []
+            return with_reasoning(msg, text[:start]), [(a, None) for a in style.command(body)]
+    return with_reasoning(msg, text), []
 
 
 def parse_chat(messages: Any, where: str = "messages", style: ChatStyle | None = None) -> ChatResult:
@@ -144,7 +150,9 @@ def parse_chat(messages: Any, where: str = "messages", style: ChatStyle | None =
             call_id = msg.get("tool_call_id") or (msg.get("tool_call_ids") or [None])[0]
             # A tool reply names its call; a plain user reply answers the message's last (executed) action.
             fallback = 0 if role == "tool" else len(pending) - 1
-            at = next((k for k, (_s, c) in enumerate(pending) if call_id is not None and c == call_id), fallback)
+            # One call can give several steps (cleanup, then submit): its output belongs to the last of them.
+            at = next((k for k in reversed(range(len(pending))) if call_id is not None and pending[k][1] == call_id),
+                      fallback)
             target = pending.pop(at)
             output, code = split_observation(text)
             target[0].observation = make_step("", target[0].action, output).observation

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from srl_agent.trajectory.formats.base import (Format, RecordError, as_bool, finish, issue_text, make_task,
-                                               optional_str, register, require)
+from srl_agent.trajectory.formats.base import (Format, RecordError, finish, issue_text, make_task, optional_str,
+                                               register, require)
 from srl_agent.trajectory.formats.chat import ChatStyle, parse_chat
+from srl_agent.trajectory.formats.outcome import find_patch, find_resolved
 from srl_agent.trajectory.schema import Source, Trajectory
 
 STYLE = ChatStyle(use_xml=False)
@@ -35,12 +36,14 @@ def parse(rec: Any, source: Source) -> Trajectory:
         text = item.get("text", item.get("content"))
         if text is not None and not isinstance(text, (str, list)):
             raise RecordError(f"trajectory[{i}].text", f"expected str, got {type(text).__name__}")
-        messages.append({"role": "assistant" if role == "ai" else role, "content": text})
+        messages.append({**item, "role": "assistant" if role == "ai" else role, "content": text})
     result = parse_chat(messages, "trajectory", STYLE)
     task = make_task(optional_str(rec, "instance_id"), issue_text(result.task_text), source)
     meta = {k: rec[k] for k in ("model_name", "exit_status") if isinstance(rec.get(k), str)}
-    return finish(task, result.steps, source, resolved=as_bool(rec.get("target")),
-                  patch=optional_str(rec, "generated_patch"), meta=meta)
+    resolved, resolved_from = find_resolved(rec, ("target", "resolved"))
+    patch, patch_from = find_patch(rec, ("generated_patch", "patch"))
+    return finish(task, result.steps, source, resolved=resolved, patch=patch, meta=meta, resolved_from=resolved_from,
+                  patch_from=patch_from)
 
 
 FORMAT = register(Format("nebius", detect, parse, "nebius/SWE-agent-trajectories rows"))

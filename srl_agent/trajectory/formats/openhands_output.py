@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from srl_agent.trajectory.formats.base import (Format, RecordError, as_bool, decode_json_field, finish, issue_text,
-                                               make_task, optional_str, register, require)
+from srl_agent.trajectory.formats.base import (Format, RecordError, decode_json_field, finish, issue_text, make_task,
+                                               optional_str, register, require)
 from srl_agent.trajectory.formats.openhands_events import event_steps, is_event
+from srl_agent.trajectory.formats.outcome import find_patch, find_resolved
+
+RESOLVED_PATHS = ("success", "resolved", "test_result.resolved", "test_result.report.resolved")
+PATCH_PATHS = ("git_patch", "test_result.git_patch")
 from srl_agent.trajectory.schema import Source, Trajectory
 
 
@@ -46,13 +50,13 @@ def parse(rec: Any, source: Source) -> Trajectory:
     if not isinstance(rec, dict):
         raise RecordError("(record)", f"expected an object, got {type(rec).__name__}")
     history = _flatten(require(rec, "history", list))
-    first_message, steps = event_steps(history, "history")
+    first_message, steps, errors = event_steps(history, "history")
     iid, text = _identity(rec)
     task = make_task(iid, text or issue_text(first_message), source)
-    test_result = rec.get("test_result") if isinstance(rec.get("test_result"), dict) else {}
-    resolved = as_bool(rec.get("success", rec.get("resolved", test_result.get("resolved"))))
-    patch = optional_str(rec, "git_patch") or optional_str(test_result, "git_patch")
-    return finish(task, steps, source, resolved=resolved, patch=patch)
+    resolved, resolved_from = find_resolved(rec, RESOLVED_PATHS)
+    patch, patch_from = find_patch(rec, PATCH_PATHS)
+    return finish(task, steps, source, resolved=resolved, patch=patch, resolved_from=resolved_from,
+                  patch_from=patch_from, meta={"errors_without_action": errors} if errors else None)
 
 
 FORMAT = register(Format("openhands-output", detect, parse, "OpenHands output rows with history"))

@@ -13,9 +13,10 @@ import json
 from typing import Any
 
 from srl_agent.actions import SUBMIT, Action
-from srl_agent.trajectory.formats.base import (Format, RecordError, as_bool, content_text, decode_json_field,
-                                               finish, is_message_list, issue_text, make_step, make_task,
-                                               register, require, tool_call_action)
+from srl_agent.trajectory.formats.base import (Format, RecordError, content_text, decode_json_field, finish,
+                                               is_message_list, issue_text, make_step, make_task, reasoning_text,
+                                               register, require, tool_call_action, with_reasoning)
+from srl_agent.trajectory.formats.outcome import find_patch, find_resolved
 from srl_agent.trajectory.schema import Source, Step, Trajectory
 
 _STRUCTURED = ("str_replace_editor", "bash", "submit")
@@ -81,17 +82,20 @@ def _from_trajectory(traj: list, history: list) -> list[Step]:
         text = require(item, "action", str, f"trajectory[{i}].")
         if not text.strip():
             continue  # an exit without a command (cost limit, format errors): no action was taken
-        call = None
+        call, hidden = None, ""
         # History holds the same actions in order (plus retries), so walk it forward to the matching one.
         while k < len(acts) and acts[k][1]["action"].strip() != text.strip():
             k += 1
         if k < len(acts):
             call = _first_call(acts[k][1], f"history[{acts[k][0]}].tool_calls")
+            hidden = reasoning_text(acts[k][1])
             k += 1
         obs = item.get("observation")
         if obs is not None and not isinstance(obs, str):
             raise RecordError(f"trajectory[{i}].observation", f"expected str, got {type(obs).__name__}")
         thought = item.get("thought") if isinstance(item.get("thought"), str) else ""
+        if hidden and hidden not in thought:
+            thought = f"{hidden}\n\n{thought}" if thought.strip() else hidden
         steps.append(make_step(thought, _action(text, call, f"trajectory[{i}]"), obs or ""))
     return steps
 
@@ -103,6 +107,7 @@ def _from_history(history: list) -> list[Step]:
         call = _first_call(msg, f"history[{i}].tool_calls")
         thought = msg.get("thought") if isinstance(msg.get("thought"), str) else \
             content_text(msg.get("content"), f"history[{i}].content")
+        thought = with_reasoning(msg, thought)
         end = acts[n + 1][0] if n + 1 < len(acts) else len(history)
         replies = [m for m in history[i + 1:end] if m.get("role") in ("tool", "user") and not m.get("is_demo")]
         obs = content_text(replies[0].get("content"), f"history[{i + 1}].content") if replies else ""
@@ -146,8 +151,10 @@ def parse(rec: Any, source: Source) -> Trajectory:
         iid = source.file.rsplit("/", 1)[-1].removesuffix(".traj")
     task = make_task(iid, _task_text(rec, replay), source)
     meta = {k: info[k] for k in ("exit_status",) if k in info}
-    return finish(task, steps, source, resolved=as_bool(info.get("resolved")),
-                  patch=info.get("submission") if isinstance(info.get("submission"), str) else None, meta=meta)
+    resolved, resolved_from = find_resolved(rec, ("info.resolved",))
+    patch, patch_from = find_patch(rec, ("info.submission",))
+    return finish(task, steps, source, resolved=resolved, patch=patch, meta=meta, resolved_from=resolved_from,
+                  patch_from=patch_from)
 
 
 FORMAT = register(Format("swe-agent", detect, parse, "SWE-agent .traj (trajectory + history + info)"))
