@@ -65,10 +65,20 @@ def _init(args: argparse.Namespace) -> int:
     record = init_student(out, spec, extra_texts=texts)
     print(f"student at {out}: {record['parameters']:,} parameters, vocab {record['vocab_size']}, "
           f"context {record['context_length']} (attention reach {record['attention_reach']} tokens)")
+    load = ", ".join(f"{x:.2f}" for x in record["load_average"])
+    print(f"built in {record['build_seconds']}s wall, {record['build_cpu_seconds']}s CPU, {record['threads']} torch "
+          f"thread(s) on {record['cpu_count']} cores, load average {load}")
+    if record.get("warm_start"):
+        warm = record["warm_start"]
+        print(f"warm start: {warm['steps']} steps on train packages {', '.join(warm['train_packages'])} "
+              f"({warm['examples']}), final loss {warm['final_loss']}")
     held = record.get("held_out")
     if held:
+        good = round(held["parse_rate"] * held["prompts"])
         print(f"parse rate at temperature 1 on {held['prompts']} {held['source']} prompts: "
-              f"{held['parse_rate']:.1%} (greedy {held['greedy_parse_rate']:.1%}; before the warm start "
-              f"{held['before_warm_start']['parse_rate']:.0%}); built in {record['build_seconds']}s")
+              f"{held['parse_rate']:.1%} ({good}/{held['prompts']}; before the warm start "
+              f"{held['before_warm_start']['parse_rate']:.0%})")
+        for kind, count in sorted(held["errors"].items(), key=lambda kv: -kv[1]):
+            print(f"  {count} x {kind}")
     print(json.dumps(record, indent=2))
     return 0
