@@ -116,13 +116,14 @@ def build_named(name: str, path: Path) -> dict:
 
 
 def _build_digest(spec: StudentSpec, extra_texts: tuple[str, ...] = ()) -> str:
-    """What a build depends on: spec, this code, the bundled trajectories and the suite's split."""
+    """What a build depends on: spec, this code, the code that writes its prompts and targets (a resumed build of
+    changed prompts would mix two data sets), the bundled trajectories and the suite's split."""
     from srl_agent.policy.student_data import bundled_trajectory_files, package_splits
 
-    here = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256(repr(spec).encode())
-    for name in ("student.py", "student_data.py", "warm_start.py"):
-        digest.update((here / name).read_bytes())
+    for name in ("policy/student.py", "policy/student_data.py", "policy/warm_start.py", "prompts.py", "actions.py"):
+        digest.update((package / name).read_bytes())
     for file in bundled_trajectory_files():
         digest.update(file.read_bytes())
     digest.update(json.dumps(sorted(package_splits().items())).encode())

@@ -104,6 +104,22 @@ def test_a_build_killed_with_sigkill_resumes_and_ends_with_the_same_weights(smal
     assert not out.with_name("killed.partial").exists()
 
 
+def test_the_build_key_covers_the_code_that_writes_prompts_and_targets(monkeypatch):
+    """A killed build resumes only with the same inputs: a changed prompt or action format starts it afresh."""
+    from srl_agent.policy import student
+
+    base = student._build_digest(SMALL)
+    real = Path.read_bytes
+    for module in ("prompts.py", "actions.py", "student_data.py"):
+        def edited(self, module=module):
+            return real(self) + (b"#" if self.name == module else b"")
+
+        monkeypatch.setattr(Path, "read_bytes", edited)
+        assert student._build_digest(SMALL) != base, module
+        monkeypatch.setattr(Path, "read_bytes", real)
+    assert student._build_digest(SMALL) == base
+
+
 def test_warm_start_data_has_no_held_out_package():
     from srl_agent.policy.student_data import package_splits, trajectories_by_split, tokenizer_texts
     from srl_agent.tasks.suite import load_recipe
