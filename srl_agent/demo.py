@@ -15,6 +15,7 @@ import shutil
 import sys
 import time
 import traceback
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -27,7 +28,7 @@ SUMMARY_SCHEMA = "srl-demo-summary/1"
 STAGES_SCHEMA = "srl-demo-stages/1"
 # Everything --fresh removes: only what the demo itself writes into the run directory.
 RUN_OUTPUTS = ("expert", "steps", "train", "eval", "steps_before.json", "steps_after.json", "report.html",
-               "stages.json", "summary.json", "demo.log")
+               "stages.json", "summary.json", "demo.log", "student.log")
 
 
 @dataclass
@@ -153,50 +154,70 @@ def run_demo(plan: st.DemoPlan, run_dir: Path, *, fresh: bool = False, trajector
     t_all = time.perf_counter()
     say = lambda s="": print(s, file=out, flush=True)  # noqa: E731
     say(f"srl demo ({plan.mode}) -> {ctx.rel(run_dir)}   (log of every command: {ctx.rel(ctx.log)})")
-    for i, stage in enumerate(STAGES, 1):
-        head = f"[{i:2d}/{len(STAGES)}] {stage.name:<12s}"
-        t0 = time.perf_counter()
-        try:
-            if stage.setup:
-                if stage.done(ctx):
-                    rec = StageRecord(stage.name, "reused", 0.0)
-                    say(f"{head} reused: {stage.what}")
-                else:
-                    say(f"{head} {stage.what} ...")
-                    stage.run(ctx)
-                    rec = StageRecord(stage.name, "done", 0.0)
-                    if not stage.done(ctx):
-                        raise st.DemoStageError("the command finished but its output is not there")
-                rec.detail = stage.result(ctx) if stage.result else {}
-                sigs[stage.name] = stage.name
-            else:
-                sig = _signature(stage, ctx, sigs)
-                prev = old.get(stage.name) or {}
-                if prev.get("signature") == sig and stage.done(ctx):
-                    detail = stage.result(ctx) if stage.result else prev.get("detail", {})
-                    rec = StageRecord(stage.name, "skipped", 0.0, detail, sig, prev.get("seconds"))
-                    say(f"{head} skipped: already in {ctx.rel(run_dir)} (--fresh redoes it)")
-                else:
-                    say(f"{head} {stage.what} ...")
-                    rec = StageRecord(stage.name, "done", 0.0, stage.run(ctx), sig)
-                sigs[stage.name] = sig
-        except KeyboardInterrupt:
-            raise
-        except Exception as exc:  # noqa: BLE001 - any failure is reported with the stage and how to rerun it
-            raise _stage_error(stage, ctx, exc) from None
-        rec.seconds = round(time.perf_counter() - t0, 1)
-        if rec.status != "skipped":
-            if rec.status == "done":
-                say(f"{'':18s}done in {rec.seconds:.1f}s")
-            records[stage.name] = {"signature": rec.signature, "seconds": rec.seconds, "detail": rec.detail,
-                                   "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-            _save_records(records_path, records)
-        done.append(rec)
+    with ExitStack() as stack:
+        _start_student(ctx, stack, say)
+        for i, stage in enumerate(STAGES, 1):
+            rec = _run_stage(stage, f"[{i:2d}/{len(STAGES)}] {stage.name:<12s}", ctx, old, sigs, say)
+            if rec.status != "skipped":
+                records[stage.name] = {"signature": rec.signature, "seconds": rec.seconds, "detail": rec.detail,
+                                       "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                _save_records(records_path, records)
+            done.append(rec)
     summary = build_summary(ctx, done, round(time.perf_counter() - t_all, 1))
     (ctx.p("summary.json")).write_text(json.dumps(summary, indent=1) + "\n")
     say()
     say(format_summary(summary))
     return summary
+
+
+def _start_student(ctx: st.Context, stack: ExitStack, say: Callable[[str], None]) -> None:
+    """When the student must be built, start its build now in a second process (srl_agent.demo_background):
+    it overlaps the image builds and the replay instead of adding its minutes after them."""
+    from srl_agent.demo_background import BackgroundBuild
+
+    if st.student_ready(ctx):
+        return
+    build = stack.enter_context(BackgroundBuild.srl(st.student_argv(ctx), ctx.p("student.log")))
+    ctx.facts["background"] = build
+    say(f"{'':18s}the student builds in the background meanwhile (log: {ctx.rel(ctx.p('student.log'))})")
+
+
+def _run_stage(stage: Stage, head: str, ctx: st.Context, old: dict, sigs: dict[str, str], say) -> StageRecord:
+    """One stage: reuse or skip it when its output is there with the same inputs, else run it."""
+    t0 = time.perf_counter()
+    try:
+        if stage.setup:
+            if stage.done(ctx):
+                rec = StageRecord(stage.name, "reused", 0.0)
+                say(f"{head} reused: {stage.what}")
+                ran = {}
+            else:
+                say(f"{head} {stage.what} ...")
+                ran = stage.run(ctx) or {}
+                rec = StageRecord(stage.name, "done", 0.0)
+                if not stage.done(ctx):
+                    raise st.DemoStageError("the command finished but its output is not there")
+            rec.detail = {**ran, **(stage.result(ctx) if stage.result else {})}
+            sigs[stage.name] = stage.name
+        else:
+            sig = _signature(stage, ctx, sigs)
+            prev = old.get(stage.name) or {}
+            if prev.get("signature") == sig and stage.done(ctx):
+                detail = stage.result(ctx) if stage.result else prev.get("detail", {})
+                rec = StageRecord(stage.name, "skipped", 0.0, detail, sig, prev.get("seconds"))
+                say(f"{head} skipped: already in {ctx.rel(ctx.run_dir)} (--fresh redoes it)")
+            else:
+                say(f"{head} {stage.what} ...")
+                rec = StageRecord(stage.name, "done", 0.0, stage.run(ctx), sig)
+            sigs[stage.name] = sig
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure is reported with the stage and how to rerun it
+        raise _stage_error(stage, ctx, exc) from None
+    rec.seconds = round(time.perf_counter() - t0, 1)
+    if rec.status == "done":
+        say(f"{'':18s}done in {rec.seconds:.1f}s")
+    return rec
 
 
 def _stage_error(stage: Stage, ctx: st.Context, exc: BaseException) -> st.DemoStageError:

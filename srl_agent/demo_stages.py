@@ -261,10 +261,16 @@ def test_cache_dir() -> Path | None:
     return student_cache_path(REPO / ".cache" / "test-students")
 
 
-def student_command(ctx: Context) -> list[str]:
+def student_argv(ctx: Context) -> list[str]:
     path, _ = student_dir(ctx)
-    warm = f" --warm-steps {ctx.plan.quick_warm_steps}" if path.name.endswith("-quick") else ""
-    return [f"srl student init -o {ctx.rel(path)}{warm}"]
+    argv = ["student", "init", "-o", str(path)]
+    if path.name.endswith("-quick"):
+        argv += ["--warm-steps", str(ctx.plan.quick_warm_steps)]
+    return argv
+
+
+def student_command(ctx: Context) -> list[str]:
+    return ["srl " + " ".join(ctx.rel(a) if i == 3 else a for i, a in enumerate(student_argv(ctx)))]
 
 
 def student_ready(ctx: Context) -> bool:
@@ -272,15 +278,20 @@ def student_ready(ctx: Context) -> bool:
 
     path, _ = student_dir(ctx)
     ctx.facts["student"] = str(path)
+    if "background" in ctx.facts:  # a build is under way: the stage waits for it (and checks how it ended)
+        return False
     return (path / SPEC_FILE).exists()
 
 
 def student_run(ctx: Context) -> dict:
-    path, what = student_dir(ctx)
-    argv = ["student", "init", "-o", str(path)]
-    if path.name.endswith("-quick"):
-        argv += ["--warm-steps", str(ctx.plan.quick_warm_steps)]
-    run_srl(ctx, argv)
+    """Wait for the build the demo started in the background (srl_agent.demo_background), else build here."""
+    import sys
+
+    build = ctx.facts.pop("background", None)
+    if build is not None:
+        seconds = build.wait(lambda line: print(line, file=sys.stderr, flush=True))
+        return {"background_seconds": round(seconds, 1)}
+    run_srl(ctx, student_argv(ctx))
     return {}
 
 
