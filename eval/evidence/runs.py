@@ -99,8 +99,8 @@ def _stage(method: str, ctx: Context, data: EvidenceData, seed: int, model: str,
 
     cb = budget_callback(clock, end, marks, selector, counters, stage)
     with budgeted(cb):
-        result = train_run(method, f"{method.replace('-', '_')}_cpu", **_common(ctx, seed, out, model),
-                           **_method_overrides(method, ctx, data, seed))
+        overrides = {**_common(ctx, seed, out, model), **_method_overrides(method, ctx, data, seed)}
+        result = train_run(method, f"{method.replace('-', '_')}_cpu", **overrides)
     return result.final_model_dir
 
 
