@@ -114,6 +114,7 @@ def execute(jobs: list[Job], out: Path, parallel: int) -> dict:
     """Run the jobs, `parallel` at a time, in their own sessions (Ctrl-C here stops them cleanly)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     waiting, running, walls, t0 = list(jobs), [], {}, time.monotonic()
+    failed: list[str] = []
     total = len(jobs)
     try:
         while waiting or running:
@@ -130,8 +131,12 @@ def execute(jobs: list[Job], out: Path, parallel: int) -> dict:
             for j in [j for j in running if j.proc.poll() is not None]:
                 running.remove(j)
                 walls[j.name] = round(time.monotonic() - j.started, 1)
-                if j.proc.returncode != 0 or not j.done.is_file():
-                    raise RuntimeError(f"{j.name} failed (exit {j.proc.returncode}); see {out / 'logs' / (j.done.stem + '.log')}")
+                if j.proc.returncode != 0 or not j.done.is_file():  # the others go on; rerun retries this one
+                    failed.append(f"{j.name} (exit {j.proc.returncode}; see {out / 'logs' / (j.done.stem + '.log')})")
+                    log(f"{j.name} FAILED: {failed[-1]}")
+                    if j.needs is None and "pilot" in j.name:
+                        waiting = [w for w in waiting if w.needs is None]
+                    continue
                 done = total - len(waiting) - len(running)
                 eta = (time.monotonic() - t0) / done * (total - done)
                 log(f"{j.name} done in {walls[j.name]:.0f}s ({done}/{total}; ETA {eta / 60:.0f} min)")
@@ -144,6 +149,9 @@ def execute(jobs: list[Job], out: Path, parallel: int) -> dict:
             except subprocess.TimeoutExpired:
                 j.proc.kill()
         raise
+    if failed:
+        raise RuntimeError(f"{len(failed)} run(s) failed: {'; '.join(failed)}. Fix the cause and rerun the same "
+                           "command: finished runs are kept")
     return walls
 
 
