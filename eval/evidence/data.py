@@ -64,16 +64,24 @@ def _split(trajs, ids: list[str], name: str, root: Path) -> Path:
     return out
 
 
+def load_data(out: Path) -> EvidenceData | None:
+    """The data an earlier `prepare_data` wrote under <out>/data, or None."""
+    index = out / "data" / "index.json"
+    if not index.is_file():
+        return None
+    ids = json.loads(index.read_text())
+    return EvidenceData(out / "data", ids["selection"], ids["training"], ids["heldout"])
+
+
 def prepare_data(out: Path, trajectory_file: Path, suite: str = "pypi-mutants", quick: bool = False) -> EvidenceData:
     """Write the three step sets once (reused by later runs: the rerun of an interrupted experiment)."""
     from srl_agent.tasks import load_suite
     from srl_agent.trajectory import read_trajectories
 
-    root = out / "data"
-    index = root / "index.json"
-    if index.is_file():
-        ids = json.loads(index.read_text())
-        return EvidenceData(root, ids["selection"], ids["training"], ids["heldout"])
+    done = load_data(out)
+    if done is not None:
+        return done
+    root, index = out / "data", out / "data" / "index.json"
     train_ids = {t.instance_id for t in load_suite(suite, "train")}
     test_ids = {t.instance_id for t in load_suite(suite, "test")}
     trajs = [t for t in read_trajectories(trajectory_file) if t.resolved]

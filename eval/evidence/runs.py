@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from evidence.budget import Counters, CpuClock, Selector, budget_callback, budgeted, step_scores
-from evidence.data import EvidenceData, expert_prefixes, load_rows, seed_order
+from evidence.data import EvidenceData, load_rows, seed_order
 
 METHODS = ("base", "sft", "srl", "rlvr", "srl-then-rlvr")
 BIG = 1_000_000  # max_steps / save_steps that never bind: the budget ends training
@@ -60,9 +60,9 @@ class Context:
         return Settings(**{**self.settings, "prefix_ks": tuple(self.settings["prefix_ks"])})
 
     def data(self) -> EvidenceData:
-        from evidence.data import prepare_data
+        from evidence.data import load_data
 
-        return prepare_data(Path(self.out), Path("unused"))  # already prepared: reads data/index.json
+        return load_data(Path(self.out))  # the parent prepared it before starting any run
 
 
 def run_path(out: Path, method: str, seed: int) -> Path:
