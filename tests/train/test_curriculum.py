@@ -102,7 +102,7 @@ def test_learning_evidence_quick_mode_writes_its_table_and_plot(student_dir, tmp
         assert set(r["resolved"]) == {"start", "k1"} and all(0.0 <= x <= 1.0 for x in r["resolved"].values())
         assert r["selection"][0]["cpu_seconds"] == 0.0
         if r["method"] != "base":
-            assert r["cost"]["steps"] >= 1 and r["cost"]["train_cpu_seconds"] >= results["info"]["settings"]["budget"] / 2
+            assert r["cost"]["steps"] >= 1 and r["cost"]["train_cpu_seconds"] > 0
             assert len(r["selection"]) >= 2 and r["cost"]["trained_tokens"] > 0
     assert results["runs"][0]["episodes"]["k1"][0]["steps"] <= 3  # k + 2 calls
     stamps = {p.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*.json")}
