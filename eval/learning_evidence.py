@@ -227,6 +227,7 @@ def settings_from(args) -> Settings:
         s.budget = args.budget
     if args.seeds is not None:
         s.seeds = args.seeds
+    s.grade_cache = not args.no_grade_cache
     return s
 
 
@@ -239,6 +240,8 @@ def parse_args(argv):
     p.add_argument("--trajectories", default=None, help="expert trajectories (default: trajectories/pypi-mutants.jsonl)")
     p.add_argument("--budget", type=float, default=None, help="B in CPU-seconds (the protocol's is 150)")
     p.add_argument("--seeds", type=int, default=None, help="(the protocol's is 5)")
+    p.add_argument("--no-grade-cache", action="store_true",
+                   help="grade every episode's patch in its own fresh container, even one already graded")
     p.add_argument("--dry-estimate", action="store_true", help="run the pilot and base, print the estimated wall time")
     p.add_argument("--docs", action="store_true", help="also write the README section and docs/evidence.png")
     p.add_argument("--report", action="store_true", help="only redo results.json, table and plot from the run files")

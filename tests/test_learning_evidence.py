@@ -70,3 +70,23 @@ def test_selection_keeps_the_later_checkpoint_on_a_tie(tmp_path, monkeypatch):
     for cpu in (10, 20, 30, 40):
         sel.score(model, tok, cpu, cpu, "sft")
     assert sel.best_at == 30 and sel.best_score == 0.5 and len(saved) == 2 and (tmp_path / "best").is_dir()
+
+
+def test_the_grade_cache_grades_each_distinct_patch_once_and_never_remembers_an_infrastructure_error(tmp_path,
+                                                                                                    monkeypatch):
+    import srl_agent.grading as grading
+    from evidence.heldout import cached_grader
+
+    calls = []
+
+    def fake(task, patch):
+        calls.append(patch)
+        return {"status": "ERROR" if patch == "broken" else "FULL", "resolved": patch == "fix", "tests": {}}
+
+    monkeypatch.setattr(grading, "grade_patch", fake)
+    grade = cached_grader(tmp_path / "grades")
+    task, other = SimpleNamespace(instance_id="t-1"), SimpleNamespace(instance_id="t-2")
+    assert grade(task, "fix")["resolved"] and grade(task, "fix")["cached"]
+    assert not grade(other, "fix").get("cached")  # another task: graded again
+    grade(task, "broken"), grade(task, "broken")
+    assert calls == ["fix", "fix", "broken", "broken"]

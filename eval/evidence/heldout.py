@@ -19,6 +19,35 @@ def heldout_steps(model_dir: str, ctx, data) -> dict:
     return step_scores(model, tok, load_rows(data.heldout_steps, s.heldout_examples), s.max_new_tokens, ctx.window)
 
 
+def cached_grader(folder: Path):
+    """The project's grader (`grade_patch`: a fresh container of the task image per patch), remembering each
+    (task, patch) grade under `folder`, shared by all runs: the tests are deterministic, so a patch already graded
+    for its task (the same expert prefix finished the same way, an unchanged tree) reuses that grade. Every
+    distinct patch is still graded once in a fresh container; infrastructure errors are never remembered."""
+    import hashlib
+    import json
+    import os
+
+    from srl_agent.grading import grade_patch
+
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def grade(task, patch):
+        key = hashlib.sha256(f"{task.instance_id}\0{patch or ''}".encode()).hexdigest()[:32]
+        path = folder / f"{key}.json"
+        if path.is_file():
+            return {**json.loads(path.read_text()), "cached": True}
+        report = grade_patch(task, patch)
+        rec = report.to_dict() if hasattr(report, "to_dict") else dict(report)
+        if rec.get("status") != "ERROR":
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(rec))
+            tmp.replace(path)
+        return rec
+
+    return grade
+
+
 def _episodes(run_dir: Path) -> list[dict]:
     from srl_agent.evaluation import read_reports
 
@@ -42,8 +71,9 @@ def heldout_agent(model_dir: str, ctx, data, run_dir: Path) -> dict:
     starts = [("start", s.agent_steps, None)] + [(f"k{k}", k + 2, expert_prefixes(data, k)) for k in s.prefix_ks]
     for name, calls, prefixes in starts:
         folder = run_dir / f"eval-{name}"
+        grader = cached_grader(Path(ctx.out) / "grades") if s.grade_cache else None
         evaluate(tasks, policy, folder, agent_config=AgentConfig(max_steps=calls), workers=s.eval_workers,
-                 progress=False, prefixes=prefixes, record={"model": model_dir, "start": name})
+                 progress=False, prefixes=prefixes, grader=grader, record={"model": model_dir, "start": name})
         out[name] = _episodes(folder)
     return out
 

@@ -30,6 +30,7 @@ class Settings:
     selection_examples: int | None = None  # None: all
     heldout_examples: int | None = None
     heldout_tasks: int | None = None
+    grade_cache: bool = True              # a (task, patch) already graded reuses its grade (heldout.py)
     eval_workers: int = 4                 # episodes in flight per run (they mostly wait on Docker)
     train: dict = field(default_factory=dict)  # extra overrides for every trainer (quick mode only)
 
