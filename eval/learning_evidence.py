@@ -162,13 +162,18 @@ def estimate(out: Path, ctx: Context, parallel: int, s: Settings) -> dict:
     train = p["wall_seconds"] * s.budget / max(1.0, p["cpu_seconds"])
     select = 4 * ctx.base_selection["wall_seconds"]
     heldout = base["cost"]["heldout_wall_seconds"]
-    per_run = train + select + heldout
+    rlvr_path = run_path(out, "rlvr", 0)
+    rlvr = json.loads(rlvr_path.read_text())["cost"]["train_wall_seconds"] if rlvr_path.is_file() else train
+    # sft and srl at the pilot's pace, rlvr at its own (episodes in containers), srl-then-rlvr half each
+    train_all = s.seeds * (2 * train + rlvr + (train + rlvr) / 2)
     runs = len(TRAINED) * s.seeds
+    per_run = train_all / runs + select + heldout
     total = runs * per_run / parallel
     rec = {"per_run_seconds": round(per_run, 1), "train_seconds": round(train, 1), "selection_seconds": round(select, 1),
            "heldout_seconds": round(heldout, 1), "runs": runs, "jobs": parallel, "total_minutes": round(total / 60, 1),
-           "load_average": os.getloadavg()[0], "note": "RLVR's wall per CPU-second is not in the pilot (its "
-           "episodes run in containers): expect more for rlvr and srl-then-rlvr"}
+           "load_average": os.getloadavg()[0], "rlvr_train_seconds": round(rlvr, 1),
+           "note": "rlvr at the pilot's pace unless runs/rlvr-seed0.json exists (its episodes run in containers, so "
+           "its wall per CPU-second is higher); the grade cache makes later runs' held-out part shorter than base's"}
     log(f"estimate: {runs} runs x {per_run / 60:.1f} min (train {train:.0f}s + selection {select:.0f}s + "
         f"held-out {heldout:.0f}s) / {parallel} jobs = {total / 60:.0f} min, plus pilot and base")
     return rec
