@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 from srl_agent.actions import SUBMIT, Action, format_completion, parse_completion
 from srl_agent.errors import CommandTimeoutError, ConfigError, SandboxError
@@ -75,14 +75,20 @@ class LimitsExceeded(EpisodeEnd):
 
 
 class Agent:
-    """Runs one policy in one sandbox; `run(task)` plays an episode and returns its Trace."""
+    """Runs one policy in one sandbox; `run(task)` plays an episode and returns its Trace.
+
+    `prefix`: expert steps replayed in the sandbox before the policy's first call and shown as its history (an
+    expert-prefix episode); the policy's own calls still count against `max_steps`, the grade is of the whole
+    diff from the task's start state."""
 
     def __init__(self, policy: Policy, sandbox, config: AgentConfig | None = None, *,
-                 grader: Callable | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+                 grader: Callable | None = None, clock: Callable[[], float] = time.monotonic,
+                 prefix: Sequence[Step] = ()) -> None:
         self.policy, self.sandbox = policy, sandbox
         self.config = config or AgentConfig()
         self.grader = grader
         self.clock = clock
+        self.prefix = list(prefix)
         self.history: list[Step] = []
         self.recent_errors: list[tuple[str, str]] = []  # (raw output, error) since the last good step
 
@@ -93,6 +99,7 @@ class Agent:
                       model=getattr(policy, "name", type(policy).__name__))
         started = self.clock()
         try:
+            self._replay_prefix(trace)
             while True:
                 self.step(task, policy, trace, started)
         except EpisodeEnd as end:
@@ -105,6 +112,18 @@ class Agent:
             trace.grade = self._grade(task, trace.patch)
         trace.wall_seconds = round(self.clock() - started, 3)
         return trace
+
+    def _replay_prefix(self, trace: Trace) -> None:
+        """Run the expert prefix's actions; the history shows the observations this sandbox gave."""
+        for step in self.prefix:
+            try:
+                obs = self.sandbox.execute(step.action, timeout=self.config.command_timeout)
+            except SandboxError as exc:  # timeouts included: a prefix that does not replay is the sandbox's fault
+                raise EpisodeEnd(f"could not replay the expert prefix: {exc}", "sandbox_error") from None
+            self.history.append(Step(thought=step.thought, action=step.action, observation=obs.output,
+                                     exit_code=obs.exit_code))
+        if self.prefix:
+            trace.meta["prefix_steps"] = len(self.prefix)
 
     def messages(self, task: Task) -> list[dict]:
         """The prompt for the next step: the training prompt over the own well-formed steps, plus the

@@ -94,12 +94,13 @@ def evaluate(tasks: Sequence[Task], policy: Policy, run_dir: str | Path, *, agen
              samples: int = 1, workers: int = 1, sandbox_factory: Callable | None = None,
              grader: Callable | None = None, expert: dict[str, list[str]] | None = None,
              record: dict | None = None, progress: bool = True, backend: str = "local",
-             address: str | None = None) -> dict:
+             address: str | None = None, prefixes: dict[str, Sequence] | None = None) -> dict:
     """Run every (task, sample) episode not already done, then write summary.json and predictions.jsonl.
 
     `sandbox_factory(task)` is a context manager giving a sandbox at the task's start state (default:
     `srl_agent.tasks.task_sandbox` on `backend` "local", or in Ray actors on the cluster at `address` for
-    "ray"; see srl_agent.sandbox.backends); the samples of a task share one sandbox, reset between them. Episodes
+    "ray"; see srl_agent.sandbox.backends); the samples of a task share one sandbox, reset between them.
+    `prefixes[instance_id]`: expert steps to replay before the policy's first call (expert-prefix episodes). Episodes
     that could not start (sandbox or image failures) write no report, so rerunning the command retries them.
     """
     if samples < 1 or workers < 1:
@@ -132,7 +133,8 @@ def evaluate(tasks: Sequence[Task], policy: Policy, run_dir: str | Path, *, agen
             for n, j in enumerate(pending):
                 if n:
                     sandbox.reset()
-                trace = Agent(policy, sandbox, agent_config, grader=grader).run(task)
+                trace = Agent(policy, sandbox, agent_config, grader=grader,
+                              prefix=(prefixes or {}).get(task.instance_id, ())).run(task)
                 trace.sample = j
                 annotate(trace, (expert or {}).get(task.instance_id))
                 folder = episode_dir(run_dir, task.instance_id, j, samples)

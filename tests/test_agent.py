@@ -193,3 +193,25 @@ def test_policy_that_never_submits_stops_at_the_step_limit_unresolved(docker_eng
     assert trace.stop_reason == "step_limit" and len(trace.steps) == 3
     assert trace.patch.strip() == ""
     assert trace.resolved is False and trace.grade["status"] in ("NO", "PARTIAL"), trace.grade
+
+
+def test_an_expert_prefix_is_replayed_shown_as_history_and_not_counted_in_the_step_limit():
+    """Expert-prefix episodes (the learning evidence's k = 1, 2, 3): the prefix runs in the sandbox first, its
+    steps are the prompt's history with the observations this sandbox gave, and the policy still gets max_steps."""
+    prefix = [Step("look", Action.bash("cat f.py"), "stale observation"),
+              Step("fix", Action.editor("create", "/testbed/f.py", file_text="fixed"), "")]
+    policy = DeterministicPolicy(completions_for([Action.bash("pytest"), Action.submit()]))
+    sandbox = FakeSandbox()
+    trace = Agent(policy, sandbox, AgentConfig(max_steps=2), grader=_grader, prefix=prefix).run(TASK)
+    assert [a.tool for a in sandbox.calls] == ["bash", "str_replace_editor", "bash", "submit"]
+    assert trace.stop_reason == "submitted" and len(trace.steps) == 2 and trace.resolved
+    assert trace.meta["prefix_steps"] == 2
+    first_prompt = "\n".join(m["content"] for m in trace.steps[0].prompt)
+    assert "$ cat f.py\nok" in first_prompt and "stale observation" not in first_prompt
+
+
+def test_a_prefix_that_does_not_replay_ends_the_episode_as_a_sandbox_error():
+    prefix = [Step("look", Action.bash("boom"), "")]
+    trace = Agent(DeterministicPolicy(completions_for([Action.submit()])), FakeSandbox(fail_on="boom"),
+                  grader=_grader, prefix=prefix).run(TASK)
+    assert trace.stop_reason == "sandbox_error" and not trace.steps and trace.grade["status"] == "ERROR"

@@ -79,7 +79,9 @@ def test_srl_then_rlvr_resumes_in_its_second_stage(student_dir, steps_dir, tmp_p
 
 @pytest.mark.docker
 def test_learning_evidence_quick_mode_writes_its_table_and_plot(student_dir, tmp_path, base_image):
-    """`python eval/learning_evidence.py --quick` trains every method briefly and writes the table and the PNG."""
+    """`python eval/learning_evidence.py --quick` runs the protocol's code end to end (every method, checkpoint
+    selection, held-out steps, agent episodes from the start and from an expert prefix), writes one record per
+    run, the table and the PNG; a rerun skips the finished runs."""
     sys.path.insert(0, str(REPO / "eval"))
     try:
         import learning_evidence
@@ -90,8 +92,19 @@ def test_learning_evidence_quick_mode_writes_its_table_and_plot(student_dir, tmp
     table = (out / "table.md").read_text()
     for method in learning_evidence.METHODS:
         assert f"| {method} |" in table
-    assert "Whole experiment:" in table
+    assert "Pre-registered reading" in table and "Whole experiment:" in table
     assert (out / "evidence.png").read_bytes()[:4] == b"\x89PNG"
     results = json.loads((out / "results.json").read_text())
     assert {r["method"] for r in results["runs"]} == set(learning_evidence.METHODS)
-    assert all(-1.0 <= r["step_reward"] <= 1.0 and 0.0 <= r["resolved_rate"] <= 1.0 for r in results["runs"])
+    assert results["info"]["pilot"]["steps"] >= 1 and "spec" in results["info"]["student_json"]
+    for r in results["runs"]:
+        assert -1.0 <= r["step_reward"] <= 1.0 and 0.0 <= r["parse_rate"] <= 1.0
+        assert set(r["resolved"]) == {"start", "k1"} and all(0.0 <= x <= 1.0 for x in r["resolved"].values())
+        assert r["selection"][0]["cpu_seconds"] == 0.0
+        if r["method"] != "base":
+            assert r["cost"]["steps"] >= 1 and r["cost"]["train_cpu_seconds"] > 0
+            assert len(r["selection"]) >= 2 and r["cost"]["trained_tokens"] > 0
+    assert results["runs"][0]["episodes"]["k1"][0]["steps"] <= 3  # k + 2 calls
+    stamps = {p.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*.json")}
+    assert learning_evidence.main(["--quick", "-o", str(out), "--student", str(student_dir)]) == 0
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*.json")} == stamps, "finished runs rerun"
