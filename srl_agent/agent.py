@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from srl_agent.actions import SUBMIT, Action, format_completion, parse_completion
-from srl_agent.errors import CommandTimeoutError, ConfigError, SandboxError
+from srl_agent.errors import CommandTimeoutError, ConfigError, SandboxError, SRLError
 from srl_agent.policy.base import Messages, Policy, PolicyError, start_episode
 from srl_agent.prompts import PromptConfig, build_step_messages
 from srl_agent.task import Task
@@ -54,8 +54,9 @@ class AgentConfig:
                 raise ConfigError(f"{name} must be > 0 (or None for no limit)")
 
 
-class EpisodeEnd(Exception):
-    """Raised inside the loop to end the episode; carries the stop reason (a value of STOP_REASONS)."""
+class EpisodeEnd(SRLError):
+    """Raised inside the loop to end the episode; carries the stop reason (a value of STOP_REASONS). Control flow,
+    not a failure: the loop catches it and records the reason (under SRLError like every exception raised here)."""
 
     reason = ""
 
