@@ -15,6 +15,7 @@ from srl_agent.cli_helpers import (add_split_arg, check_distinct, check_output, 
 from srl_agent.errors import InputError
 from srl_agent.grading import GradeReport, grade_patch
 from srl_agent.jsonio import read_json_or_jsonl
+from srl_agent.runner import atomic_write
 from srl_agent.task import Task
 
 REPORT_SCHEMA_VERSION = 2  # the schema_version of SWE-bench's run report that ours follows
@@ -74,9 +75,7 @@ def save(run_dir: Path, pred: Prediction, rep: GradeReport) -> None:
     d.mkdir(parents=True, exist_ok=True)
     (d / "patch.diff").write_text(pred.model_patch or "")
     (d / "test_output.txt").write_text(rep.test_output)
-    tmp = d / "report.json.tmp"
-    tmp.write_text(json.dumps(rep.to_dict(), indent=2))
-    tmp.replace(d / "report.json")
+    atomic_write(d / "report.json", json.dumps(rep.to_dict(), indent=2))
 
 
 def run_report(tasks: list[Task], preds: list[Prediction], reports: dict[str, GradeReport]) -> dict:

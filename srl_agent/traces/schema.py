@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import threading
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -116,8 +114,6 @@ class Trace:
 
 def write_json(path: str | Path, data) -> None:
     """Write atomically (temp file + rename), so an interrupted run never leaves half a file behind."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    from srl_agent.runner import atomic_write
+
+    atomic_write(path, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
