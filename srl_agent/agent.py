@@ -79,8 +79,10 @@ class Agent:
     """Runs one policy in one sandbox; `run(task)` plays an episode and returns its Trace."""
 
     def __init__(self, policy: Policy, sandbox, config: AgentConfig | None = None, *,
-                 grader: Callable | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+                 grader: Callable | None = None, clock: Callable[[], float] = time.monotonic,
+                 should_stop: Callable[[], bool] | None = None) -> None:
         self.policy, self.sandbox = policy, sandbox
+        self.should_stop = should_stop  # a Ctrl-C request: the episode ends before its next step, ungraded
         self.config = config or AgentConfig()
         self.grader = grader
         self.clock = clock
@@ -98,6 +100,8 @@ class Agent:
                 self.step(task, policy, trace, started)
         except EpisodeEnd as end:
             trace.stop_reason, trace.stop_detail = end.reason, end.detail
+        if trace.stop_reason == "interrupted":
+            return trace
         trace.patch = self._final_patch(trace)
         if self.config.grade and trace.stop_reason == "sandbox_error":  # the environment failed: nothing to grade
             trace.grade = {"status": "ERROR", "resolved": False, "tests": {},
@@ -118,6 +122,8 @@ class Agent:
 
     def step(self, task: Task, policy: Policy, trace: Trace, started: float) -> None:
         cfg = self.config
+        if self.should_stop is not None and self.should_stop():
+            raise EpisodeEnd("stopped by Ctrl-C", "interrupted")
         if len(trace.steps) >= cfg.max_steps:
             raise LimitsExceeded(f"{cfg.max_steps} steps without submitting", "step_limit")
         if cfg.time_limit_s is not None and self.clock() - started > cfg.time_limit_s:

@@ -14,7 +14,6 @@ import math
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Sequence
@@ -22,6 +21,7 @@ from typing import Callable, Sequence
 from srl_agent.agent import Agent, AgentConfig
 from srl_agent.errors import ConfigError, DockerUnavailableError, InputError, SRLError
 from srl_agent.policy.base import Policy
+from srl_agent.runner import StopRequest, run_units
 from srl_agent.task import Task
 from srl_agent.traces.expert import annotate
 from srl_agent.traces.schema import Trace, write_json
@@ -94,13 +94,15 @@ def evaluate(tasks: Sequence[Task], policy: Policy, run_dir: str | Path, *, agen
              samples: int = 1, workers: int = 1, sandbox_factory: Callable | None = None,
              grader: Callable | None = None, expert: dict[str, list[str]] | None = None,
              record: dict | None = None, progress: bool = True, backend: str = "local",
-             address: str | None = None) -> dict:
+             address: str | None = None, stop: StopRequest | None = None) -> dict:
     """Run every (task, sample) episode not already done, then write summary.json and predictions.jsonl.
 
     `sandbox_factory(task)` is a context manager giving a sandbox at the task's start state (default:
     `srl_agent.tasks.task_sandbox` on `backend` "local", or in Ray actors on the cluster at `address` for
     "ray"; see srl_agent.sandbox.backends); the samples of a task share one sandbox, reset between them. Episodes
     that could not start (sandbox or image failures) write no report, so rerunning the command retries them.
+    Once `stop` is set (the first Ctrl-C) no episode starts and running ones end before their next step without
+    a report (a rerun plays them); summary.json then counts what finished and has `"interrupted": true`.
     """
     if samples < 1 or workers < 1:
         raise ConfigError("--samples and --workers must be >= 1")
@@ -118,7 +120,6 @@ def evaluate(tasks: Sequence[Task], policy: Policy, run_dir: str | Path, *, agen
     todo = [(t, [j for j in range(samples) if not is_done(episode_dir(run_dir, t.instance_id, j, samples))])
             for t in tasks]
     todo = [(t, js) for t, js in todo if js]
-    failures: list[str] = []
     bar = _progress(sum(len(js) for _, js in todo), progress)
     lock = threading.Lock()
     resolved = [0]
@@ -132,7 +133,11 @@ def evaluate(tasks: Sequence[Task], policy: Policy, run_dir: str | Path, *, agen
             for n, j in enumerate(pending):
                 if n:
                     sandbox.reset()
-                trace = Agent(policy, sandbox, agent_config, grader=grader).run(task)
+                if stop is not None and stop():
+                    return
+                trace = Agent(policy, sandbox, agent_config, grader=grader, should_stop=stop).run(task)
+                if trace.stop_reason == "interrupted":
+                    return
                 trace.sample = j
                 annotate(trace, (expert or {}).get(task.instance_id))
                 folder = episode_dir(run_dir, task.instance_id, j, samples)
@@ -143,17 +148,9 @@ def evaluate(tasks: Sequence[Task], policy: Policy, run_dir: str | Path, *, agen
                     bar.update(1)
                     bar.set_postfix(resolved=resolved[0])
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(run_task, t, js): t for t, js in todo}
-        for fut in as_completed(futures):
-            exc = fut.exception()
-            if exc is None:
-                continue
-            if isinstance(exc, DockerUnavailableError) or not isinstance(exc, SRLError):
-                for f in futures:
-                    f.cancel()
-                raise exc
-            failures.append(f"{futures[fut].instance_id}: {exc}")
+    outcome = run_units(todo, lambda unit: run_task(*unit), workers=workers, stop=stop,
+                        fatal=lambda exc: isinstance(exc, DockerUnavailableError) or not isinstance(exc, SRLError))
+    failures = [f"{task.instance_id}: {exc}" for (task, _), exc in outcome.failed]
     bar.close()
     if failures:
         with open(run_dir / "errors.log", "a", encoding="utf-8") as fh:
@@ -162,6 +159,8 @@ def evaluate(tasks: Sequence[Task], policy: Policy, run_dir: str | Path, *, agen
               "to retry them", file=sys.stderr)
     summary = summarize(run_dir, samples=samples, model=(record or {}).get("model", getattr(policy, "name", "")))
     summary["not_run"] = len(failures)
+    if outcome.interrupted:
+        summary["interrupted"] = True
     write_json(run_dir / "summary.json", summary)
     write_predictions(run_dir, samples=samples, model=summary["model"])
     return summary

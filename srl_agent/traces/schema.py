@@ -16,7 +16,7 @@ READABLE_SCHEMAS = ("srl-trace/1", TRACE_SCHEMA)
 # Why an episode ended. "expert" marks a trace made from an expert trajectory and "prediction" one made from a
 # SWE-bench prediction (a patch without steps); the viewer renders them beside student episodes.
 STOP_REASONS = ("submitted", "step_limit", "context_limit", "time_limit", "policy_error", "sandbox_error", "expert",
-                "prediction")
+                "prediction", "interrupted")
 
 
 @dataclass
