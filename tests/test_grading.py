@@ -208,3 +208,31 @@ def test_srl_grade_writes_a_swebench_report_and_resumes(a_task, tmp_path, capsys
     stamp = (logs / "report.json").stat().st_mtime
     assert main(["grade", str(preds), "--tasks", "pypi-mutants", "-o", str(out), "-q"]) == 0
     assert (logs / "report.json").stat().st_mtime == stamp
+
+
+@pytest.mark.docker
+def test_ctrl_c_stops_grade_writes_the_report_of_what_finished_and_a_rerun_resumes(docker_engine, tmp_path,
+                                                                                   interrupt_srl):
+    """Issue 16: a first SIGINT used to grade the whole queue and then exit without the report."""
+    from srl_agent.tasks import load_suite
+
+    tasks = [t for t in load_suite("pypi-mutants") if t.gold_patch][:5]
+    preds = tmp_path / "preds.jsonl"
+    preds.write_text("\n".join(json.dumps({"instance_id": t.instance_id, "model_name_or_path": "gold",
+                                           "model_patch": t.gold_patch}) for t in tasks))
+    out, logs = tmp_path / "report.json", tmp_path / "report_logs"
+    argv = ["grade", str(preds), "--tasks", "pypi-mutants", "-o", str(out), "--workers", "1", "-q"]
+    got = interrupt_srl(argv, lambda: any(logs.rglob("report.json")))
+    assert got.rc == 130, got.stderr
+    assert "rerun the same command to resume" in got.stderr and "Traceback" not in got.stderr
+    rep = json.loads(out.read_text())
+    graded = list(logs.rglob("report.json"))
+    assert 1 <= rep["completed_instances"] == len(graded) < len(tasks), "stopped early, the report counts what finished"
+    assert len(rep["incomplete_ids"]) == len(tasks) - len(graded) and rep["resolved_instances"] == len(graded)
+    stamps = {p: p.stat().st_mtime_ns for p in graded}
+    from srl_agent.cli import main
+
+    assert main(argv) == 0
+    rep = json.loads(out.read_text())
+    assert rep["resolved_instances"] == len(tasks) and rep["incomplete_ids"] == []
+    assert all(p.stat().st_mtime_ns == m for p, m in stamps.items()), "finished grades are not run again"
