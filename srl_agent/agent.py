@@ -10,11 +10,12 @@ task's tests.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from srl_agent.actions import SUBMIT, Action, format_completion, parse_completion
 from srl_agent.errors import CommandTimeoutError, ConfigError, SandboxError, SRLError
+from srl_agent.grade_report import GradeReport
 from srl_agent.policy.base import Messages, Policy, PolicyError, start_episode
 from srl_agent.prompts import PromptConfig, build_step_messages
 from srl_agent.task import Task
@@ -104,8 +105,7 @@ class Agent:
             return trace
         trace.patch = self._final_patch(trace)
         if self.config.grade and trace.stop_reason == "sandbox_error":  # the environment failed: nothing to grade
-            trace.grade = {"status": "ERROR", "resolved": False, "tests": {},
-                           "infra_error": trace.stop_detail or "the sandbox failed"}
+            trace.grade = GradeReport.infrastructure_error(task.instance_id, trace.stop_detail or "the sandbox failed")
         elif self.config.grade:
             trace.grade = self._grade(task, trace.patch)
         trace.wall_seconds = round(self.clock() - started, 3)
@@ -189,15 +189,17 @@ class Agent:
                 trace.stop_detail = f"could not read the patch: {exc}"
             return ""
 
-    def _grade(self, task: Task, patch: str) -> dict:
+    def _grade(self, task: Task, patch: str) -> GradeReport:
         grader = self.grader or getattr(self.sandbox, "grade", None)  # a Ray sandbox grades on its own node
         if grader is None:
             from srl_agent.grading import grade_patch as grader
         try:
             report = grader(task, patch)  # a fresh container from the task image, never this sandbox
         except SandboxError as exc:
-            return {"status": "ERROR", "resolved": False, "infra_error": str(exc), "tests": {}}
-        return report.to_dict() if hasattr(report, "to_dict") else dict(report)
+            return GradeReport.infrastructure_error(task.instance_id, str(exc))
+        if isinstance(report, dict):  # a user's grader may answer with our JSON
+            report = GradeReport.from_dict(report, instance_id=task.instance_id)
+        return replace(report, test_output="")  # the test log stays in the grading logs, not in the trace
 
 
 def run_episode(task: Task, policy: Policy, sandbox, config: AgentConfig | None = None, *,

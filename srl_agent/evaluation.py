@@ -69,12 +69,12 @@ def is_done(folder: Path) -> bool:
 
 
 def episode_report(trace: Trace) -> dict:
-    grade = trace.grade or {}
+    grade = trace.grade
     return {"schema": REPORT_SCHEMA, "instance_id": trace.instance_id, "sample": trace.sample,
-            "resolved": bool(grade.get("resolved")), "status": trace.status, "grade_status": grade.get("status"),
+            "resolved": bool(trace.resolved), "status": trace.status, "grade_status": grade and grade.status,
             "stop_reason": trace.stop_reason, "steps": len(trace.steps), "format_errors": trace.format_errors,
             "wall_seconds": trace.wall_seconds, "rewards": [s.reward for s in trace.steps if s.reward is not None],
-            "grade": trace.grade}
+            "grade": grade and grade.to_dict()}
 
 
 def _check_config(run_dir: Path, record: dict) -> None:

@@ -178,7 +178,7 @@ def test_scripted_fix_resolves_a_real_task_and_stops_on_submit(docker_engine):
     assert trace.steps[2].exit_code == 0, trace.steps[2].observation
     assert trace.patch.strip() and trace.steps[3].observation == trace.patch
     assert trace.resolved is True, trace.grade
-    assert trace.grade["tests_status"]["FAIL_TO_PASS"]["success"], trace.grade
+    assert trace.grade.tests_status["FAIL_TO_PASS"]["success"], trace.grade
 
 
 @pytest.mark.docker
@@ -192,4 +192,4 @@ def test_policy_that_never_submits_stops_at_the_step_limit_unresolved(docker_eng
         trace = run_episode(task, policy, sandbox, AgentConfig(max_steps=3))
     assert trace.stop_reason == "step_limit" and len(trace.steps) == 3
     assert trace.patch.strip() == ""
-    assert trace.resolved is False and trace.grade["status"] in ("NO", "PARTIAL"), trace.grade
+    assert trace.resolved is False and trace.grade.status in ("NO", "PARTIAL"), trace.grade

@@ -236,3 +236,21 @@ def test_ctrl_c_stops_grade_writes_the_report_of_what_finished_and_a_rerun_resum
     rep = json.loads(out.read_text())
     assert rep["resolved_instances"] == len(tasks) and rep["incomplete_ids"] == []
     assert all(p.stat().st_mtime_ns == m for p, m in stamps.items()), "finished grades are not run again"
+
+
+@pytest.mark.parametrize("f2p_ok,f2p_bad,p2p_bad,status", [(2, 0, 0, "FULL"), (1, 1, 0, "PARTIAL"), (0, 2, 0, "NO"),
+                                                           (2, 0, 1, "NO")])
+def test_swebench_entry_round_trips_with_the_same_keys_and_status(f2p_ok, f2p_bad, p2p_bad, status):
+    """GradeReport speaks SWE-bench's per-instance report entry: same keys out, same grade back in."""
+    from swebench.harness.grading import get_resolution_status
+
+    tests = {"FAIL_TO_PASS": {"success": [f"ok{i}" for i in range(f2p_ok)], "failure": [f"bad{i}" for i in range(f2p_bad)]},
+             "PASS_TO_PASS": {"success": ["p"], "failure": [f"pb{i}" for i in range(p2p_bad)]},
+             "FAIL_TO_FAIL": {"success": [], "failure": []}, "PASS_TO_FAIL": {"success": [], "failure": []}}
+    assert get_resolution_status(tests) == {"FULL": "RESOLVED_FULL", "PARTIAL": "RESOLVED_PARTIAL",
+                                            "NO": "RESOLVED_NO"}[status], "our rule is SWE-bench's"
+    entry = {"patch_is_None": False, "patch_exists": True, "patch_successfully_applied": True,
+             "resolved": status == "FULL", "infra_failure": False, "tests_status": tests}
+    rep = GradeReport.from_swebench("t1", entry)
+    assert rep.status == status and rep.to_swebench() == entry
+    assert GradeReport.from_dict(json.loads(json.dumps(rep.to_dict()))) == rep
