@@ -268,6 +268,9 @@ def _load_step_examples(data_dir: str | Path, split: str, limit: int | None):
         if split not in data:
             raise InputError(f"{data_dir} has no split {split!r} (it has: {', '.join(data)}); pass --split")
         data = data[split]
+    from srl_agent.step_example import check_steps
+
+    check_steps(data, f"{data_dir} [{split}]")
     if limit is not None:
         data = data.select(range(min(limit, len(data))))
     if len(data) == 0:
