@@ -10,8 +10,8 @@ after an infrastructure failure, which is retried),
 from __future__ import annotations
 
 import json
+import logging
 import math
-import sys
 import threading
 import time
 from dataclasses import asdict
@@ -26,6 +26,7 @@ from srl_agent.task import Task
 from srl_agent.traces.expert import annotate
 from srl_agent.traces.schema import Trace, write_json
 
+log = logging.getLogger(__name__)
 CONFIG_SCHEMA = "srl-eval-config/1"
 REPORT_SCHEMA = "srl-eval-report/1"
 SUMMARY_SCHEMA = "srl-eval-summary/1"
@@ -155,8 +156,8 @@ def evaluate(tasks: Sequence[Task], policy: Policy, run_dir: str | Path, *, agen
     if failures:
         with open(run_dir / "errors.log", "a", encoding="utf-8") as fh:
             fh.write("".join(f"{line}\n" for line in failures))
-        print(f"{len(failures)} task(s) could not run (see {run_dir / 'errors.log'}); rerun the same command "
-              "to retry them", file=sys.stderr)
+        log.warning("%d task(s) could not run (see %s); rerun the same command to retry them", len(failures),
+                    run_dir / "errors.log")
     summary = summarize(run_dir, samples=samples, model=(record or {}).get("model", getattr(policy, "name", "")))
     summary["not_run"] = len(failures)
     if outcome.interrupted:

@@ -15,10 +15,13 @@ input. A `reward_func` cannot either: it can only change numbers, not which prom
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
+
+log = logging.getLogger(__name__)
 
 DEFAULT_EPSILON = 1e-4
 
@@ -159,9 +162,9 @@ def make_trainer_class():
             n_dropped = len(dropped)
             cap_hit = len(kept) < need
             if cap_hit:
-                print(f"[dynamic sampling] step {self.state.global_step}: only {len(kept)}/{need} prompt groups "
-                      f"had reward std > {self.dynamic_sampling.epsilon} after {round_no} extra rounds "
-                      f"(max_rounds); the rest of the batch is zero-advantage groups")
+                log.warning("[dynamic sampling] step %d: only %d/%d prompt groups had reward std > %g after %d extra "
+                            "rounds (max_rounds); the rest of the batch is zero-advantage groups",
+                            self.state.global_step, len(kept), need, self.dynamic_sampling.epsilon, round_no)
                 for group in dropped[: need - len(kept)]:
                     group["advantages"] = group["advantages"] * 0
                 kept += dropped[: need - len(kept)]
