@@ -75,3 +75,30 @@ def test_outside_the_main_thread_no_handler_is_installed():
     t.start()
     t.join()
     assert seen == [(False, signal.default_int_handler)]
+
+
+def test_a_second_sigint_ends_the_process_at_once_even_with_work_running(tmp_path):
+    """First Ctrl-C: the run keeps going (a worker is busy for a minute); second: exit 130 right away."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "busy.py"
+    script.write_text(
+        "import sys, time\n"
+        "from srl_agent.runner import graceful_stop, run_units\n"
+        "with graceful_stop() as stop:\n"
+        "    print('ready', flush=True)\n"
+        "    run_units([60], time.sleep, stop=stop)\n"
+        "sys.exit(0)\n")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(1.0)
+    assert proc.poll() is None, "the first Ctrl-C lets the running unit finish"
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    rc = proc.wait(timeout=30)
+    err = proc.stderr.read()
+    assert rc == 130 and time.monotonic() - t0 < 10, err
+    assert "stopping" in err and "stopped at once" in err and "Traceback" not in err
