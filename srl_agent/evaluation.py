@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 from srl_agent.agent import Agent, AgentConfig
 from srl_agent.errors import ConfigError, DockerUnavailableError, InputError, SRLError
 from srl_agent.policy.base import Policy
-from srl_agent.runner import StopRequest, run_units
+from srl_agent.runner import StopRequest, done_unless_error, run_units
 from srl_agent.task import Task
 from srl_agent.traces.expert import annotate
 from srl_agent.traces.schema import Trace, write_json
@@ -66,7 +66,8 @@ def is_done(folder: Path) -> bool:
         report = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return False
-    return report.get("grade_status") != "ERROR" and report.get("stop_reason") != "sandbox_error"
+    # grade_status is None when the run does not grade: such an episode is done too
+    return done_unless_error(report.get("grade_status") or "UNGRADED") and report.get("stop_reason") != "sandbox_error"
 
 
 def episode_report(trace: Trace) -> dict:

@@ -14,7 +14,7 @@ from srl_agent.cli_helpers import (add_split_arg, check_distinct, check_output, 
 from srl_agent.errors import InputError
 from srl_agent.grading import GradeReport, grade_patch
 from srl_agent.jsonio import read_json_or_jsonl
-from srl_agent.runner import Interrupted, StopRequest, atomic_write, graceful_stop, run_units
+from srl_agent.runner import Interrupted, StopRequest, atomic_write, done_unless_error, graceful_stop, run_units
 from srl_agent.task import Task
 
 REPORT_SCHEMA_VERSION = 2  # the schema_version of SWE-bench's run report that ours follows
@@ -66,7 +66,7 @@ def load_done(run_dir: Path, pred: Prediction) -> GradeReport | None:
         rep = GradeReport.from_dict(json.loads(f.read_text()))
     except (json.JSONDecodeError, TypeError):
         return None
-    return None if rep.status == "ERROR" else rep
+    return rep if done_unless_error(rep.status) else None
 
 
 def save(run_dir: Path, pred: Prediction, rep: GradeReport) -> None:
