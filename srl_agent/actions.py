@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from srl_agent.errors import SRLError
+
 BASH = "bash"
 EDITOR = "str_replace_editor"
 SUBMIT = "submit"
@@ -83,7 +85,7 @@ _PARAM_RE = re.compile(r"<parameter=([A-Za-z_][\w\-]*)>(.*?)</parameter>", re.DO
 _THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
 
 
-class FormatError(ValueError):
+class FormatError(SRLError, ValueError):
     """A completion or call text is not in the expected format (the reason is the message)."""
 
 

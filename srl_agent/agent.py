@@ -10,11 +10,12 @@ task's tests.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
 from srl_agent.actions import SUBMIT, Action, format_completion, parse_completion
-from srl_agent.errors import CommandTimeoutError, ConfigError, SandboxError
+from srl_agent.errors import CommandTimeoutError, ConfigError, SandboxError, SRLError
+from srl_agent.grade_report import GradeReport
 from srl_agent.policy.base import Messages, Policy, PolicyError, start_episode
 from srl_agent.prompts import PromptConfig, build_step_messages
 from srl_agent.task import Task
@@ -54,8 +55,9 @@ class AgentConfig:
                 raise ConfigError(f"{name} must be > 0 (or None for no limit)")
 
 
-class EpisodeEnd(Exception):
-    """Raised inside the loop to end the episode; carries the stop reason (a value of STOP_REASONS)."""
+class EpisodeEnd(SRLError):
+    """Raised inside the loop to end the episode; carries the stop reason (a value of STOP_REASONS). Control flow,
+    not a failure: the loop catches it and records the reason (under SRLError like every exception raised here)."""
 
     reason = ""
 
@@ -83,8 +85,9 @@ class Agent:
 
     def __init__(self, policy: Policy, sandbox, config: AgentConfig | None = None, *,
                  grader: Callable | None = None, clock: Callable[[], float] = time.monotonic,
-                 prefix: Sequence[Step] = ()) -> None:
+                 prefix: Sequence[Step] = (), should_stop: Callable[[], bool] | None = None) -> None:
         self.policy, self.sandbox = policy, sandbox
+        self.should_stop = should_stop  # a Ctrl-C request: the episode ends before its next step, ungraded
         self.config = config or AgentConfig()
         self.grader = grader
         self.clock = clock
@@ -104,10 +107,11 @@ class Agent:
                 self.step(task, policy, trace, started)
         except EpisodeEnd as end:
             trace.stop_reason, trace.stop_detail = end.reason, end.detail
+        if trace.stop_reason == "interrupted":
+            return trace
         trace.patch = self._final_patch(trace)
         if self.config.grade and trace.stop_reason == "sandbox_error":  # the environment failed: nothing to grade
-            trace.grade = {"status": "ERROR", "resolved": False, "tests": {},
-                           "infra_error": trace.stop_detail or "the sandbox failed"}
+            trace.grade = GradeReport.infrastructure_error(task.instance_id, trace.stop_detail or "the sandbox failed")
         elif self.config.grade:
             trace.grade = self._grade(task, trace.patch)
         trace.wall_seconds = round(self.clock() - started, 3)
@@ -136,6 +140,8 @@ class Agent:
 
     def step(self, task: Task, policy: Policy, trace: Trace, started: float) -> None:
         cfg = self.config
+        if self.should_stop is not None and self.should_stop():
+            raise EpisodeEnd("stopped by Ctrl-C", "interrupted")
         if len(trace.steps) >= cfg.max_steps:
             raise LimitsExceeded(f"{cfg.max_steps} steps without submitting", "step_limit")
         if cfg.time_limit_s is not None and self.clock() - started > cfg.time_limit_s:
@@ -201,15 +207,17 @@ class Agent:
                 trace.stop_detail = f"could not read the patch: {exc}"
             return ""
 
-    def _grade(self, task: Task, patch: str) -> dict:
+    def _grade(self, task: Task, patch: str) -> GradeReport:
         grader = self.grader or getattr(self.sandbox, "grade", None)  # a Ray sandbox grades on its own node
         if grader is None:
             from srl_agent.grading import grade_patch as grader
         try:
             report = grader(task, patch)  # a fresh container from the task image, never this sandbox
         except SandboxError as exc:
-            return {"status": "ERROR", "resolved": False, "infra_error": str(exc), "tests": {}}
-        return report.to_dict() if hasattr(report, "to_dict") else dict(report)
+            return GradeReport.infrastructure_error(task.instance_id, str(exc))
+        if isinstance(report, dict):  # a user's grader may answer with our JSON
+            report = GradeReport.from_dict(report, instance_id=task.instance_id)
+        return replace(report, test_output="")  # the test log stays in the grading logs, not in the trace
 
 
 def run_episode(task: Task, policy: Policy, sandbox, config: AgentConfig | None = None, *,

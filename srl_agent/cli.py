@@ -10,6 +10,7 @@ import sys
 from srl_agent import __version__
 from srl_agent.cli_helpers import Parser, output_settings
 from srl_agent.errors import SRLError, UsageError
+from srl_agent.runner import Interrupted
 
 USAGE_EXIT, FAILURE_EXIT, INTERRUPT_EXIT, PIPE_EXIT = 2, 1, 130, 141
 
@@ -111,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         return code
     except SystemExit as exc:  # argparse: --help, --version, usage errors
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else USAGE_EXIT)
+    except Interrupted as exc:  # a run stopped by Ctrl-C after writing its partial outputs
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return INTERRUPT_EXIT
     except UsageError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return USAGE_EXIT

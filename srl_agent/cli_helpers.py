@@ -288,8 +288,11 @@ def configure_output(verbosity: int):
     ours.setLevel(logging.WARNING if verbosity < 0 else logging.DEBUG if verbosity >= 2 else logging.INFO)
     if ours.handlers:
         return None
+    from srl_agent.logs import RankZeroFilter
+
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.addFilter(RankZeroFilter())  # under accelerate: one copy of each line, from local rank 0
     ours.addHandler(handler)
     return handler
 

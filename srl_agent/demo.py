@@ -23,6 +23,7 @@ from typing import Callable
 from srl_agent import demo_stages as st
 from srl_agent.cli_helpers import input_path, output_dir
 from srl_agent.errors import SRLError
+from srl_agent.runner import atomic_write
 
 SUMMARY_SCHEMA = "srl-demo-summary/1"
 STAGES_SCHEMA = "srl-demo-stages/1"
@@ -132,9 +133,7 @@ def _load_records(path: Path) -> dict[str, dict]:
 
 
 def _save_records(path: Path, records: dict[str, dict]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"schema": STAGES_SCHEMA, "stages": records}, indent=1) + "\n")
-    tmp.replace(path)
+    atomic_write(path, json.dumps({"schema": STAGES_SCHEMA, "stages": records}, indent=1) + "\n")
 
 
 def run_demo(plan: st.DemoPlan, run_dir: Path, *, fresh: bool = False, trajectories: Path | None = None,

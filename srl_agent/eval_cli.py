@@ -93,9 +93,15 @@ def _eval(args: argparse.Namespace) -> int:
     policy = _policy(args, **({"batch_size": 1} if args.policy == "transformers" else {}))
     record = config_record(model=args.model, policy=args.policy, tasks=spec, agent=agent,
                            temperature=args.temperature, max_new_tokens=args.max_new_tokens or 512)
-    summary = evaluate(tasks, policy, args.output, agent_config=agent, samples=args.samples, workers=args.workers,
-                       expert=expert, record=record, backend=args.backend, address=args.address)
+    from srl_agent.runner import Interrupted, graceful_stop
+
+    with graceful_stop("running episodes") as stop:
+        summary = evaluate(tasks, policy, args.output, agent_config=agent, samples=args.samples, workers=args.workers,
+                           expert=expert, record=record, backend=args.backend, address=args.address, stop=stop)
     print_summary(summary, Path(args.output))
+    if summary.get("interrupted"):
+        raise Interrupted(f"interrupted: summary.json counts the {summary['episodes']} finished episodes; "
+                          "rerun the same command to resume")
     return 0
 
 

@@ -10,11 +10,10 @@ after an infrastructure failure, which is retried),
 from __future__ import annotations
 
 import json
+import logging
 import math
-import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Sequence
@@ -22,10 +21,12 @@ from typing import Callable, Sequence
 from srl_agent.agent import Agent, AgentConfig
 from srl_agent.errors import ConfigError, DockerUnavailableError, InputError, SRLError
 from srl_agent.policy.base import Policy
+from srl_agent.runner import StopRequest, done_unless_error, run_units
 from srl_agent.task import Task
 from srl_agent.traces.expert import annotate
 from srl_agent.traces.schema import Trace, write_json
 
+log = logging.getLogger(__name__)
 CONFIG_SCHEMA = "srl-eval-config/1"
 REPORT_SCHEMA = "srl-eval-report/1"
 SUMMARY_SCHEMA = "srl-eval-summary/1"
@@ -65,16 +66,17 @@ def is_done(folder: Path) -> bool:
         report = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return False
-    return report.get("grade_status") != "ERROR" and report.get("stop_reason") != "sandbox_error"
+    # grade_status is None when the run does not grade: such an episode is done too
+    return done_unless_error(report.get("grade_status") or "UNGRADED") and report.get("stop_reason") != "sandbox_error"
 
 
 def episode_report(trace: Trace) -> dict:
-    grade = trace.grade or {}
+    grade = trace.grade
     return {"schema": REPORT_SCHEMA, "instance_id": trace.instance_id, "sample": trace.sample,
-            "resolved": bool(grade.get("resolved")), "status": trace.status, "grade_status": grade.get("status"),
+            "resolved": bool(trace.resolved), "status": trace.status, "grade_status": grade and grade.status,
             "stop_reason": trace.stop_reason, "steps": len(trace.steps), "format_errors": trace.format_errors,
             "wall_seconds": trace.wall_seconds, "rewards": [s.reward for s in trace.steps if s.reward is not None],
-            "grade": trace.grade}
+            "grade": grade and grade.to_dict()}
 
 
 def _check_config(run_dir: Path, record: dict) -> None:
@@ -94,7 +96,8 @@ def evaluate(tasks: Sequence[Task], policy: Policy, run_dir: str | Path, *, agen
              samples: int = 1, workers: int = 1, sandbox_factory: Callable | None = None,
              grader: Callable | None = None, expert: dict[str, list[str]] | None = None,
              record: dict | None = None, progress: bool = True, backend: str = "local",
-             address: str | None = None, prefixes: dict[str, Sequence] | None = None) -> dict:
+             address: str | None = None, prefixes: dict[str, Sequence] | None = None,
+             stop: StopRequest | None = None) -> dict:
     """Run every (task, sample) episode not already done, then write summary.json and predictions.jsonl.
 
     `sandbox_factory(task)` is a context manager giving a sandbox at the task's start state (default:
@@ -102,6 +105,8 @@ def evaluate(tasks: Sequence[Task], policy: Policy, run_dir: str | Path, *, agen
     "ray"; see srl_agent.sandbox.backends); the samples of a task share one sandbox, reset between them.
     `prefixes[instance_id]`: expert steps to replay before the policy's first call (expert-prefix episodes). Episodes
     that could not start (sandbox or image failures) write no report, so rerunning the command retries them.
+    Once `stop` is set (the first Ctrl-C) no episode starts and running ones end before their next step without
+    a report (a rerun plays them); summary.json then counts what finished and has `"interrupted": true`.
     """
     if samples < 1 or workers < 1:
         raise ConfigError("--samples and --workers must be >= 1")
@@ -119,7 +124,6 @@ def evaluate(tasks: Sequence[Task], policy: Policy, run_dir: str | Path, *, agen
     todo = [(t, [j for j in range(samples) if not is_done(episode_dir(run_dir, t.instance_id, j, samples))])
             for t in tasks]
     todo = [(t, js) for t, js in todo if js]
-    failures: list[str] = []
     bar = _progress(sum(len(js) for _, js in todo), progress)
     lock = threading.Lock()
     resolved = [0]
@@ -133,8 +137,12 @@ def evaluate(tasks: Sequence[Task], policy: Policy, run_dir: str | Path, *, agen
             for n, j in enumerate(pending):
                 if n:
                     sandbox.reset()
-                trace = Agent(policy, sandbox, agent_config, grader=grader,
+                if stop is not None and stop():
+                    return
+                trace = Agent(policy, sandbox, agent_config, grader=grader, should_stop=stop,
                               prefix=(prefixes or {}).get(task.instance_id, ())).run(task)
+                if trace.stop_reason == "interrupted":
+                    return
                 trace.sample = j
                 annotate(trace, (expert or {}).get(task.instance_id))
                 folder = episode_dir(run_dir, task.instance_id, j, samples)
@@ -145,25 +153,19 @@ def evaluate(tasks: Sequence[Task], policy: Policy, run_dir: str | Path, *, agen
                     bar.update(1)
                     bar.set_postfix(resolved=resolved[0])
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(run_task, t, js): t for t, js in todo}
-        for fut in as_completed(futures):
-            exc = fut.exception()
-            if exc is None:
-                continue
-            if isinstance(exc, DockerUnavailableError) or not isinstance(exc, SRLError):
-                for f in futures:
-                    f.cancel()
-                raise exc
-            failures.append(f"{futures[fut].instance_id}: {exc}")
+    outcome = run_units(todo, lambda unit: run_task(*unit), workers=workers, stop=stop,
+                        fatal=lambda exc: isinstance(exc, DockerUnavailableError) or not isinstance(exc, SRLError))
+    failures = [f"{task.instance_id}: {exc}" for (task, _), exc in outcome.failed]
     bar.close()
     if failures:
         with open(run_dir / "errors.log", "a", encoding="utf-8") as fh:
             fh.write("".join(f"{line}\n" for line in failures))
-        print(f"{len(failures)} task(s) could not run (see {run_dir / 'errors.log'}); rerun the same command "
-              "to retry them", file=sys.stderr)
+        log.warning("%d task(s) could not run (see %s); rerun the same command to retry them", len(failures),
+                    run_dir / "errors.log")
     summary = summarize(run_dir, samples=samples, model=(record or {}).get("model", getattr(policy, "name", "")))
     summary["not_run"] = len(failures)
+    if outcome.interrupted:
+        summary["interrupted"] = True
     write_json(run_dir / "summary.json", summary)
     write_predictions(run_dir, samples=samples, model=summary["model"])
     return summary
@@ -271,6 +273,9 @@ def _load_step_examples(data_dir: str | Path, split: str, limit: int | None):
         if split not in data:
             raise InputError(f"{data_dir} has no split {split!r} (it has: {', '.join(data)}); pass --split")
         data = data[split]
+    from srl_agent.step_example import check_steps
+
+    check_steps(data, f"{data_dir} [{split}]")
     if limit is not None:
         data = data.select(range(min(limit, len(data))))
     if len(data) == 0:

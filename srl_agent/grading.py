@@ -6,64 +6,21 @@ from __future__ import annotations
 import time
 import warnings
 import xml.etree.ElementTree as ET
-from dataclasses import asdict, dataclass, field
-from typing import Literal
 
 from swebench.harness.constants import FAIL_TO_PASS, PASS_TO_PASS, ResolvedStatus
 from swebench.harness.grading import get_eval_tests_report, get_resolution_status
 from swebench.harness.log_parsers import PARSER_REGISTRY
 
 from srl_agent.errors import InputError
+from srl_agent.grade_report import GRADE_SCHEMA, GradeReport, Status  # noqa: F401  (re-exported)
 from srl_agent.task import Task
 
-GRADE_SCHEMA = "srl-grade/1"
-Status = Literal["FULL", "PARTIAL", "NO", "ERROR"]
 _FROM_SWEBENCH = {ResolvedStatus.FULL.value: "FULL", ResolvedStatus.PARTIAL.value: "PARTIAL", ResolvedStatus.NO.value: "NO"}
 # The order SWE-bench's harness tries; a failed try leaves partial state, so the tree is reset in between.
 APPLY_COMMANDS = ("git apply --verbose", "git apply --verbose --reject", "patch --batch --forward --fuzz=5 -p1 -i")
 PARSER_ALIASES = {"pytest": "parse_log_pytest", "pytest_options": "parse_log_pytest_options",
                   "pytest_v2": "parse_log_pytest_v2", "django": "parse_log_django"}
 PASSING = ("PASSED", "XFAIL")
-
-
-@dataclass
-class GradeReport:
-    """The grade of one patch for one task; `status` ERROR means the infrastructure failed (see infra_error)."""
-    instance_id: str
-    status: Status
-    patch_exists: bool = False
-    patch_applied: bool = False
-    apply_command: str | None = None
-    apply_error: str | None = None
-    infra_error: str | None = None
-    tests_status: dict = field(default_factory=dict)  # swebench shape: {FAIL_TO_PASS: {success, failure}, ...}
-    test_exit_code: int | None = None
-    duration: float = 0.0
-    test_output: str = ""
-    dropped: list = field(default_factory=list)  # [{path, reason}]: the patch's changes the grader did not apply
-    result_source: str = "log"  # "junit+log": pytest's junit XML and the log parser agreed on every test
-    disagreements: list = field(default_factory=list)  # tests the two channels disagree on (counted as failed)
-
-    @property
-    def resolved(self) -> bool:
-        return self.status == "FULL"
-
-    def to_dict(self, *, include_output: bool = False) -> dict:
-        d = {"schema": GRADE_SCHEMA, **asdict(self), "resolved": self.resolved}
-        if not include_output:
-            d.pop("test_output")
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "GradeReport":
-        known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-    def to_swebench(self) -> dict:
-        """The per-instance entry of a SWE-bench report.json."""
-        return {"patch_is_None": False, "patch_exists": self.patch_exists,
-                "patch_successfully_applied": self.patch_applied, "resolved": self.resolved,
-                "infra_failure": self.status == "ERROR", "tests_status": self.tests_status}
 
 
 def parse_test_log(log: str, parser: str = "pytest") -> dict[str, str]:

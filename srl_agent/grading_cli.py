@@ -6,7 +6,6 @@ import argparse
 import json
 import re
 import threading
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from srl_agent.cli_helpers import (add_split_arg, check_distinct, check_output, 
 from srl_agent.errors import InputError
 from srl_agent.grading import GradeReport, grade_patch
 from srl_agent.jsonio import read_json_or_jsonl
+from srl_agent.runner import Interrupted, StopRequest, atomic_write, done_unless_error, graceful_stop, run_units
 from srl_agent.task import Task
 
 REPORT_SCHEMA_VERSION = 2  # the schema_version of SWE-bench's run report that ours follows
@@ -66,7 +66,7 @@ def load_done(run_dir: Path, pred: Prediction) -> GradeReport | None:
         rep = GradeReport.from_dict(json.loads(f.read_text()))
     except (json.JSONDecodeError, TypeError):
         return None
-    return None if rep.status == "ERROR" else rep
+    return rep if done_unless_error(rep.status) else None
 
 
 def save(run_dir: Path, pred: Prediction, rep: GradeReport) -> None:
@@ -74,9 +74,7 @@ def save(run_dir: Path, pred: Prediction, rep: GradeReport) -> None:
     d.mkdir(parents=True, exist_ok=True)
     (d / "patch.diff").write_text(pred.model_patch or "")
     (d / "test_output.txt").write_text(rep.test_output)
-    tmp = d / "report.json.tmp"
-    tmp.write_text(json.dumps(rep.to_dict(), indent=2))
-    tmp.replace(d / "report.json")
+    atomic_write(d / "report.json", json.dumps(rep.to_dict(), indent=2))
 
 
 def run_report(tasks: list[Task], preds: list[Prediction], reports: dict[str, GradeReport]) -> dict:
@@ -105,8 +103,12 @@ def run_report(tasks: list[Task], preds: list[Prediction], reports: dict[str, Gr
 
 
 def grade_predictions(preds: list[Prediction], tasks: list[Task], run_dir: Path, *, workers: int = 1,
-                      timeout: float = 900.0, progress: bool = True) -> dict[str, GradeReport]:
-    """Grade every prediction (skipping those already graded in run_dir) with `workers` containers at once."""
+                      timeout: float = 900.0, progress: bool = True,
+                      stop: StopRequest | None = None) -> dict[str, GradeReport]:
+    """Grade every prediction (skipping those already graded in run_dir) with `workers` containers at once.
+
+    Once `stop` is set no new grade starts (running ones finish: one test run, bounded by `timeout`); the reports
+    returned are then those finished so far."""
     from srl_agent.progress import progress as progress_bar
 
     by_id = {t.instance_id: t for t in tasks}
@@ -133,10 +135,10 @@ def grade_predictions(preds: list[Prediction], tasks: list[Task], run_dir: Path,
             bar.update(1)
             bar.set_postfix(resolved=sum(r.resolved for r in reports.values()))
 
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        for fut in as_completed([pool.submit(one, p) for p in todo]):
-            fut.result()
-    bar.close()
+    try:
+        run_units(todo, one, workers=workers, stop=stop)
+    finally:
+        bar.close()
     return reports
 
 
@@ -171,17 +173,21 @@ def _grade(args: argparse.Namespace) -> int:
     found = ensure_images([t for t in tasks if t.instance_id in wanted])
     for t in tasks:
         t.image = found.get(t.instance_id, t.image)
+    stop = None
     if args.judge == "swebench":
         reports = grade_with_swebench(preds, tasks, run_dir, workers=args.workers, timeout=args.timeout)
     else:
-        reports = grade_predictions(preds, tasks, run_dir, workers=args.workers, timeout=args.timeout,
-                                    progress=not args.quiet)
+        with graceful_stop("running grades") as stop:
+            reports = grade_predictions(preds, tasks, run_dir, workers=args.workers, timeout=args.timeout,
+                                        progress=not args.quiet, stop=stop)
     report = run_report(tasks, preds, reports)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
+    atomic_write(out, json.dumps(report, indent=2))
     print(f"resolved {report['resolved_instances']}/{report['submitted_instances']} "
           f"({report['error_instances']} infrastructure errors, "
           f"{len(report['patch_not_applied_ids'])} patches did not apply); report: {out}; logs: {run_dir}")
+    if stop is not None and stop.is_set():
+        raise Interrupted(f"interrupted: {len(report['incomplete_ids'])} predictions not graded yet (incomplete_ids "
+                          "in the report); rerun the same command to resume")
     return 0
 
 

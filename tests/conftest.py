@@ -34,3 +34,43 @@ def base_image(docker_engine) -> str:
 
     build_base_image(BASE_IMAGE, log=lambda *_: None)
     return BASE_IMAGE
+
+
+class Interrupted:
+    """What `interrupt_srl` saw: the exit code, stderr, and seconds from the first SIGINT to the exit."""
+
+    def __init__(self, rc: int, stderr: str, seconds: float) -> None:
+        self.rc, self.stderr, self.seconds = rc, stderr, seconds
+
+
+@pytest.fixture
+def interrupt_srl():
+    """Run a real `srl` subprocess, send it one SIGINT once `ready()` is true, and wait for it to exit."""
+    import signal
+    import sys
+    import time
+    from pathlib import Path
+
+    def run(argv: list[str], ready, *, timeout: float = 600.0, grace: float = 300.0) -> Interrupted:
+        exe = Path(sys.executable).parent / "srl"
+        cmd = [str(exe)] if exe.is_file() else [sys.executable, "-m", "srl_agent.cli"]
+        proc = subprocess.Popen(cmd + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if proc.poll() is not None:
+                out, err = proc.communicate()
+                pytest.fail(f"srl {' '.join(argv)} ended (rc {proc.returncode}) before it could be interrupted: {err}")
+            if time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"srl {' '.join(argv)}: not ready to interrupt after {timeout:.0f}s")
+            time.sleep(0.2)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        try:
+            _, err = proc.communicate(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            pytest.fail(f"srl {' '.join(argv)} still running {grace:.0f}s after a SIGINT")
+        return Interrupted(proc.returncode, err, time.monotonic() - t0)
+
+    return run

@@ -178,7 +178,7 @@ def test_scripted_fix_resolves_a_real_task_and_stops_on_submit(docker_engine):
     assert trace.steps[2].exit_code == 0, trace.steps[2].observation
     assert trace.patch.strip() and trace.steps[3].observation == trace.patch
     assert trace.resolved is True, trace.grade
-    assert trace.grade["tests_status"]["FAIL_TO_PASS"]["success"], trace.grade
+    assert trace.grade.tests_status["FAIL_TO_PASS"]["success"], trace.grade
 
 
 @pytest.mark.docker
@@ -192,7 +192,7 @@ def test_policy_that_never_submits_stops_at_the_step_limit_unresolved(docker_eng
         trace = run_episode(task, policy, sandbox, AgentConfig(max_steps=3))
     assert trace.stop_reason == "step_limit" and len(trace.steps) == 3
     assert trace.patch.strip() == ""
-    assert trace.resolved is False and trace.grade["status"] in ("NO", "PARTIAL"), trace.grade
+    assert trace.resolved is False and trace.grade.status in ("NO", "PARTIAL"), trace.grade
 
 
 def test_an_expert_prefix_is_replayed_shown_as_history_and_not_counted_in_the_step_limit():
@@ -214,4 +214,4 @@ def test_a_prefix_that_does_not_replay_ends_the_episode_as_a_sandbox_error():
     prefix = [Step("look", Action.bash("boom"), "")]
     trace = Agent(DeterministicPolicy(completions_for([Action.submit()])), FakeSandbox(fail_on="boom"),
                   grader=_grader, prefix=prefix).run(TASK)
-    assert trace.stop_reason == "sandbox_error" and not trace.steps and trace.grade["status"] == "ERROR"
+    assert trace.stop_reason == "sandbox_error" and not trace.steps and trace.grade.status == "ERROR"

@@ -236,3 +236,35 @@ def test_srl_eval_in_containers_resumes_and_renders(docker_engine, tmp_path):
 
     html = write_report(run, tmp_path / "report.html").read_text()
     assert html.count('class="step"') == 3 + 2 and "FAIL_TO_PASS" in html
+
+
+@pytest.mark.docker
+def test_ctrl_c_stops_eval_writes_the_summary_of_what_finished_and_a_rerun_resumes(docker_engine, tmp_path,
+                                                                                   interrupt_srl):
+    """Issue 16: a first SIGINT used to run the whole queue and exit without summary.json."""
+    from srl_agent.trajectory import Source, Step, Trajectory, write_trajectories
+    from test_agent import real_tasks
+
+    tasks = real_tasks(4)
+    slow = [Step("wait", Action.bash("sleep 2"), "") for _ in range(3)]
+    write_trajectories([Trajectory(t, slow, Source("test", "-", i)) for i, t in enumerate(tasks)],
+                       tmp_path / "script.jsonl")
+    run = tmp_path / "run"
+    argv = ["eval", "--policy", "scripted", "--model", str(tmp_path / "script.jsonl"), "--tasks", "pypi-mutants:test",
+            "--instance-ids", ",".join(t.instance_id for t in tasks), "-o", str(run), "--workers", "1",
+            "--max-steps", "5"]
+    got = interrupt_srl(argv, lambda: any(run.rglob("report.json")))
+    assert got.rc == 130, got.stderr
+    assert "rerun the same command to resume" in got.stderr and "Traceback" not in got.stderr
+    assert got.seconds < 60, f"the running episode should end within a step, took {got.seconds:.0f}s"
+    reports = list(run.rglob("report.json"))
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["interrupted"] is True and summary["episodes"] == len(reports)
+    assert 1 <= len(reports) < len(tasks), "stopped early, with what finished counted"
+    assert (run / "predictions.jsonl").is_file()
+    before = {p: p.stat().st_mtime_ns for p in run.rglob("trace.json")}
+    assert len(before) == len(reports), "an interrupted episode leaves no trace behind (a rerun plays it)"
+    assert _cli(argv) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["episodes"] == len(tasks) and "interrupted" not in summary
+    assert all(p.stat().st_mtime_ns == m for p, m in before.items()), "finished episodes are not played again"

@@ -208,3 +208,49 @@ def test_srl_grade_writes_a_swebench_report_and_resumes(a_task, tmp_path, capsys
     stamp = (logs / "report.json").stat().st_mtime
     assert main(["grade", str(preds), "--tasks", "pypi-mutants", "-o", str(out), "-q"]) == 0
     assert (logs / "report.json").stat().st_mtime == stamp
+
+
+@pytest.mark.docker
+def test_ctrl_c_stops_grade_writes_the_report_of_what_finished_and_a_rerun_resumes(docker_engine, tmp_path,
+                                                                                   interrupt_srl):
+    """Issue 16: a first SIGINT used to grade the whole queue and then exit without the report."""
+    from srl_agent.tasks import load_suite
+
+    tasks = [t for t in load_suite("pypi-mutants") if t.gold_patch][:5]
+    preds = tmp_path / "preds.jsonl"
+    preds.write_text("\n".join(json.dumps({"instance_id": t.instance_id, "model_name_or_path": "gold",
+                                           "model_patch": t.gold_patch}) for t in tasks))
+    out, logs = tmp_path / "report.json", tmp_path / "report_logs"
+    argv = ["grade", str(preds), "--tasks", "pypi-mutants", "-o", str(out), "--workers", "1", "-q"]
+    got = interrupt_srl(argv, lambda: any(logs.rglob("report.json")))
+    assert got.rc == 130, got.stderr
+    assert "rerun the same command to resume" in got.stderr and "Traceback" not in got.stderr
+    rep = json.loads(out.read_text())
+    graded = list(logs.rglob("report.json"))
+    assert 1 <= rep["completed_instances"] == len(graded) < len(tasks), "stopped early, the report counts what finished"
+    assert len(rep["incomplete_ids"]) == len(tasks) - len(graded) and rep["resolved_instances"] == len(graded)
+    stamps = {p: p.stat().st_mtime_ns for p in graded}
+    from srl_agent.cli import main
+
+    assert main(argv) == 0
+    rep = json.loads(out.read_text())
+    assert rep["resolved_instances"] == len(tasks) and rep["incomplete_ids"] == []
+    assert all(p.stat().st_mtime_ns == m for p, m in stamps.items()), "finished grades are not run again"
+
+
+@pytest.mark.parametrize("f2p_ok,f2p_bad,p2p_bad,status", [(2, 0, 0, "FULL"), (1, 1, 0, "PARTIAL"), (0, 2, 0, "NO"),
+                                                           (2, 0, 1, "NO")])
+def test_swebench_entry_round_trips_with_the_same_keys_and_status(f2p_ok, f2p_bad, p2p_bad, status):
+    """GradeReport speaks SWE-bench's per-instance report entry: same keys out, same grade back in."""
+    from swebench.harness.grading import get_resolution_status
+
+    tests = {"FAIL_TO_PASS": {"success": [f"ok{i}" for i in range(f2p_ok)], "failure": [f"bad{i}" for i in range(f2p_bad)]},
+             "PASS_TO_PASS": {"success": ["p"], "failure": [f"pb{i}" for i in range(p2p_bad)]},
+             "FAIL_TO_FAIL": {"success": [], "failure": []}, "PASS_TO_FAIL": {"success": [], "failure": []}}
+    assert get_resolution_status(tests) == {"FULL": "RESOLVED_FULL", "PARTIAL": "RESOLVED_PARTIAL",
+                                            "NO": "RESOLVED_NO"}[status], "our rule is SWE-bench's"
+    entry = {"patch_is_None": False, "patch_exists": True, "patch_successfully_applied": True,
+             "resolved": status == "FULL", "infra_failure": False, "tests_status": tests}
+    rep = GradeReport.from_swebench("t1", entry)
+    assert rep.status == status and rep.to_swebench() == entry
+    assert GradeReport.from_dict(json.loads(json.dumps(rep.to_dict()))) == rep

@@ -271,10 +271,12 @@ def remove_all_started() -> int:
 def _install_signal_handlers() -> None:
     if threading.current_thread() is not threading.main_thread():
         return  # signal handlers can only be set from the main thread; atexit still covers normal exits
+    from srl_agent.runner import is_graceful
+
     for signum in (signal.SIGINT, signal.SIGTERM):
         previous = signal.getsignal(signum)
-        if previous is signal.SIG_IGN or previous is None:
-            continue
+        if previous is signal.SIG_IGN or previous is None or is_graceful(previous):
+            continue  # a graceful Ctrl-C keeps the running containers; its second SIGINT removes them
 
         def handler(sig, frame, previous=previous):
             remove_all_started()

@@ -11,6 +11,7 @@ import yaml
 
 from srl_agent.errors import ConfigError, InputError
 from srl_agent.jsonio import read_json_or_jsonl
+from srl_agent.runner import atomic_write
 from srl_agent.task import Task
 
 SUITE_SCHEMA = "srl-suite/1"
@@ -115,11 +116,7 @@ def read_tasks(path: Path) -> list[Task]:
 
 
 def write_tasks(path: Path, tasks: list[Task]) -> None:
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w") as f:
-        for t in tasks:
-            f.write(json.dumps(t.to_dict(), sort_keys=True) + "\n")
-    tmp.replace(path)
+    atomic_write(path, "".join(json.dumps(t.to_dict(), sort_keys=True) + "\n" for t in tasks))
 
 
 def split_suite_spec(spec: str) -> tuple[str, str | None]:

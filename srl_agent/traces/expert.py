@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Iterable
 
 from srl_agent.actions import render
+from srl_agent.grade_report import GradeReport
 from srl_agent.prompts import PromptConfig, build_step_messages
 from srl_agent.traces.schema import Trace, TraceStep
 
@@ -30,8 +31,7 @@ def trace_from_trajectory(traj, prompt: PromptConfig | None = None) -> Trace:
              for i, s in enumerate(traj.steps)]
     grade = None
     if traj.resolved is not None:
-        grade = {"status": "FULL" if traj.resolved else "NO", "resolved": bool(traj.resolved),
-                 "source": "the trajectory record (not re-graded here)"}
+        grade = GradeReport(traj.task.instance_id, "FULL" if traj.resolved else "NO", result_source="record")
     meta = {"source": traj.source.to_dict(), **{k: v for k, v in traj.meta.items() if k == "exit_status"}}
     return Trace(instance_id=traj.task.instance_id, steps=steps, stop_reason="expert", patch=traj.patch or "",
                  grade=grade, problem_statement=traj.task.problem_statement,

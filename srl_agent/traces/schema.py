@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import threading
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from srl_agent.errors import InputError
+from srl_agent.grade_report import GradeReport
 
 TRACE_SCHEMA = "srl-trace/2"
 # Versions this code reads. srl-trace/2 added TraceStep.prompt and Trace.gold_patch (both optional, so a
@@ -18,7 +17,7 @@ READABLE_SCHEMAS = ("srl-trace/1", TRACE_SCHEMA)
 # Why an episode ended. "expert" marks a trace made from an expert trajectory and "prediction" one made from a
 # SWE-bench prediction (a patch without steps); the viewer renders them beside student episodes.
 STOP_REASONS = ("submitted", "step_limit", "context_limit", "time_limit", "policy_error", "sandbox_error", "expert",
-                "prediction")
+                "prediction", "interrupted")
 
 
 @dataclass
@@ -59,7 +58,7 @@ class Trace:
     stop_reason: str = ""
     stop_detail: str = ""
     patch: str = ""
-    grade: dict | None = None          # GradeReport.to_dict() of the final patch; None if not graded
+    grade: GradeReport | None = None   # the grade of the final patch; None if not graded (a dict is read as one)
     problem_statement: str = ""
     model: str = ""
     sample: int = 0
@@ -67,20 +66,22 @@ class Trace:
     meta: dict = field(default_factory=dict)
     gold_patch: str | None = None      # the task's reference fix, when known (srl-trace/2)
 
+    def __post_init__(self) -> None:
+        if isinstance(self.grade, dict):  # a trace file (any version) or a caller's dict
+            self.grade = GradeReport.from_dict(self.grade, instance_id=self.instance_id)
+
     @property
     def resolved(self) -> bool | None:
-        if self.grade is None:
-            return None
-        return bool(self.grade.get("resolved"))
+        return None if self.grade is None else self.grade.resolved
 
     @property
     def status(self) -> str:
         """One word for the viewer's filters: resolved / unresolved / error / ungraded."""
         if self.grade is None:
             return "ungraded"
-        if self.grade.get("infra_error") or str(self.grade.get("status", "")).upper() == "ERROR":
+        if self.grade.infra_error or self.grade.status == "ERROR":
             return "error"
-        return "resolved" if self.grade.get("resolved") else "unresolved"
+        return "resolved" if self.grade.resolved else "unresolved"
 
     @property
     def format_errors(self) -> int:
@@ -89,6 +90,7 @@ class Trace:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["steps"] = [s.to_dict() for s in self.steps]
+        d["grade"] = None if self.grade is None else self.grade.to_dict()
         return {"schema": TRACE_SCHEMA, **d}
 
     @classmethod
@@ -116,8 +118,6 @@ class Trace:
 
 def write_json(path: str | Path, data) -> None:
     """Write atomically (temp file + rename), so an interrupted run never leaves half a file behind."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    from srl_agent.runner import atomic_write
+
+    atomic_write(path, json.dumps(data, indent=1, ensure_ascii=False) + "\n")

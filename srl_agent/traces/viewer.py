@@ -208,7 +208,7 @@ def task_html(trace: Trace, n: int, name: str, kind: str, prompts: PromptTable) 
             f'data-steps="{len(trace.steps)}"><h2>{escape(name)} <span class="badge {trace.status}">{trace.status}'
             f'</span></h2><div class="meta">{_meta_line(trace, kind)}</div>{problem}{tools}'
             f'<ol class="timeline">{steps}</ol>{_patches_html(trace)}'
-            f'<div class="label">grade</div>{_grade_html(trace.grade, kind)}</section>')
+            f'<div class="label">grade</div>{_grade_html(trace.grade and trace.grade.to_dict(include_output=True), kind)}</section>')
 
 
 def _mean_reward(trace: Trace) -> float | None:

@@ -30,13 +30,14 @@ def resolve(spec: str) -> Any:
 def _cpu_preset_for_tiny(method: str, model: str | None) -> str | None:
     """With no --config, the paper's defaults (lr 5e-7, 512 prompts per step) would make the tiny default student
     learn nothing in a CPU-sized run: use the method's CPU preset for it, and say so."""
-    import sys
+    import logging
 
     from srl_agent.train.config import PRESET_DIR
 
     preset = PRESET_DIR / f"{method.replace('-', '_')}_cpu.yaml"
     if model in (None, "", "tiny") and preset.is_file():
-        print(f"srl train: no --config given; using the CPU preset {preset.stem} for the tiny student", file=sys.stderr)
+        logging.getLogger(__name__).info("srl train: no --config given; using the CPU preset %s for the tiny student",
+                                         preset.stem)
         return str(preset)
     return None
 

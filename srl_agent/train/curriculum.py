@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from srl_agent.errors import ConfigError
 from srl_agent.train.config import METHOD_OF, SRLConfig, TrainConfig, load_config
 from srl_agent.train.rlvr import RLVRConfig, train_rlvr
 from srl_agent.train.srl import TrainResult, train_srl
+
+log = logging.getLogger(__name__)
 
 STATE_FILE = "curriculum.json"
 # Fields set at the top level that both stages share, unless a stage sets its own.
@@ -95,7 +98,7 @@ def train_srl_then_rlvr(config: CurriculumConfig, *, resume: bool = False, rlvr_
     (out / "train_config.json").write_text(json.dumps(config.to_dict(), indent=2, default=str) + "\n")
     state = _state(out) if resume else {"schema": "srl-curriculum/1", "stages": {}}
     if resume and stage_done(out / "srl"):
-        print(f"[srl-then-rlvr] SRL stage already done ({out / 'srl' / 'final'}); going on with RLVR")
+        log.info("[srl-then-rlvr] SRL stage already done (%s); going on with RLVR", out / "srl" / "final")
     else:
         state["current"] = "srl"
         _save_state(out, state)

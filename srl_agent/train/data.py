@@ -7,8 +7,9 @@ from typing import Any
 
 from srl_agent.actions import format_completion, parse_call
 from srl_agent.errors import InputError
+from srl_agent.step_example import REQUIRED_COLUMNS, check_steps
 
-REQUIRED_STEP_COLUMNS = ("prompt", "expert_action")
+REQUIRED_STEP_COLUMNS = REQUIRED_COLUMNS
 # A step whose expert wrote no reasoning still needs a non-empty think block, or the SFT target would teach
 # the student an output that the strict parser rejects.
 EMPTY_THOUGHT = "Next step."
@@ -31,9 +32,7 @@ def load_steps(data: str | Path, split: str = "train"):
             raise InputError(f"{path} has no split {split!r} (it has {', '.join(ds)})")
         ds = ds[split]
     assert isinstance(ds, Dataset)
-    missing = [c for c in REQUIRED_STEP_COLUMNS if c not in ds.column_names]
-    if missing and "messages" not in ds.column_names:
-        raise InputError(f"{path} lacks column(s) {', '.join(missing)}: is it a step-example dataset?")
+    check_steps(ds, f"{path} [{split}]")
     if len(ds) == 0:
         raise InputError(f"split {split!r} of {path} is empty")
     return ds

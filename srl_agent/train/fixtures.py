@@ -11,7 +11,7 @@ from pathlib import Path
 
 from srl_agent.actions import Action, FormatError, format_completion, parse_call, render
 
-STEP_COLUMNS = ("prompt", "expert_action", "expert_thought", "instance_id", "step_index", "num_steps", "tool")
+from srl_agent.step_example import COLUMNS as STEP_COLUMNS, StepExample, features, stamp  # noqa: F401
 
 # (issue, [(thought, action, observation)]) -- short, SWE-style, varied enough for rewards to differ.
 _TASKS: list[tuple[str, list[tuple[str, Action, str]]]] = [
@@ -60,9 +60,9 @@ def step_rows(copies: int = 1) -> list[dict]:
     for c in range(copies):
         for t, (issue, steps) in enumerate(_TASKS):
             for k, (thought, action, _obs) in enumerate(steps):
-                rows.append({"prompt": _prompt(issue, steps[:k]), "expert_action": render(action),
-                             "expert_thought": thought, "instance_id": f"fake__task-{t}" + (f"-{c}" if c else ""),
-                             "step_index": k, "num_steps": len(steps), "tool": action.tool})
+                rows.append(StepExample(_prompt(issue, steps[:k]), render(action), thought,
+                                        f"fake__task-{t}" + (f"-{c}" if c else ""), k, len(steps), action.tool,
+                                        c * len(_TASKS) + t, f"srl_agent.train.fixtures#{t}").to_row())
     return rows
 
 
@@ -71,10 +71,10 @@ def step_dataset(copies: int = 1, validation: bool = True):
     from datasets import Dataset, DatasetDict
 
     rows = step_rows(copies)
-    splits = {"train": Dataset.from_list(rows)}
+    splits = {"train": Dataset.from_list(rows, features=features())}
     if validation:
-        splits["validation"] = Dataset.from_list(step_rows(1)[:4])
-    return DatasetDict(splits)
+        splits["validation"] = Dataset.from_list(step_rows(1)[:4], features=features())
+    return stamp(DatasetDict(splits))
 
 
 def trajectory_chats() -> list[list[dict]]:

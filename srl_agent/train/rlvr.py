@@ -17,6 +17,7 @@ and the real prompt is built per episode (an expert prefix changes it).
 from __future__ import annotations
 
 import json
+import logging
 import math
 import random
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ from srl_agent.train.dynamic import DynamicSampling, filter_groups, partially_co
 from srl_agent.train.rollout import (EpisodeLimits, EpisodeResult, EpisodeRunner, EpisodeSpec, ModelActor,
                                      TaskSandboxes)
 from srl_agent.train.srl import TrainResult, grpo_args, load_policy, metrics_callback, peft_config, prepare_run
+
+log = logging.getLogger(__name__)
 
 SCHEDULES = ("uniform", "reverse")
 
@@ -233,8 +236,8 @@ class RLVRRollout:
     def _log(self, results: list[EpisodeResult], step: int, trainer) -> None:
         infra = [r for r in results if r.reward is None]
         for r in infra:
-            print(f"[rlvr] step {step}: {r.instance_id}: infrastructure failure, left out of its group: "
-                  f"{r.infra_error}")
+            log.warning("[rlvr] step %d: %s: infrastructure failure, left out of its group: %s", step, r.instance_id,
+                        r.infra_error)
         metrics = trainer._metrics["train"] if hasattr(trainer, "_metrics") else None
         if metrics is not None:
             scored = [r for r in results if r.reward is not None]

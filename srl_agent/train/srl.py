@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,8 @@ from typing import Any
 from srl_agent.progress import trainer_callback
 from srl_agent.train.card import write_model_card
 from srl_agent.train.config import SRLConfig, TrainConfig
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -84,7 +87,7 @@ def prepare_run(config: TrainConfig, resume: bool) -> tuple[str | None, Path]:
     out = Path(config.output_dir)
     ckpt = last_checkpoint(out) if resume else None
     if resume and ckpt is None:
-        print(f"[train] --resume: no checkpoint in {out} yet; starting from the beginning")
+        log.warning("[train] --resume: no checkpoint in %s yet; starting from the beginning", out)
     out.mkdir(parents=True, exist_ok=True)
     import json
 

@@ -182,6 +182,7 @@ def _count_records(path: str) -> int | None:
 
 
 def cmd_replay(args) -> int:
+    from srl_agent.runner import Interrupted, graceful_stop
     from srl_agent.trajectory.replay import replay_file
 
     check_distinct(args.output, [args.file], "-o")
@@ -189,13 +190,17 @@ def cmd_replay(args) -> int:
     if args.keep_resolved and Path(args.keep_resolved).resolve() == Path(args.output).resolve():
         raise UsageError(f"--keep-resolved {args.keep_resolved}: is the -o report file too; give another file")
     suite, tasks = _suite_tasks(args)
-    with progress("replay", total=_count_records(args.file), unit="traj") as bar:
+    with graceful_stop("running replays") as stop, progress("replay", total=_count_records(args.file),
+                                                             unit="traj") as bar:
         s = replay_file(args.file, tasks, args.output, suite_name=f"suite {suite!r}", keep_resolved=args.keep_resolved,
                         workers=args.workers, step_timeout=args.step_timeout, grade_timeout=args.grade_timeout,
-                        progress=bar.update)
+                        progress=bar.update, stop=stop)
     print(f"{s.line()} ({s.replayed} replayed, {s.resumed} from an earlier run, {s.seconds:.0f}s) -> {args.output}")
     if s.kept is not None:
         print(f"kept {s.kept} verified trajectories -> {args.keep_resolved}")
+    if s.interrupted:
+        raise Interrupted(f"interrupted: {s.not_replayed} of {s.trajectories} trajectories not replayed yet; "
+                          "rerun the same command to resume")
     if s.unknown_task:
         print(f"{s.unknown_task} trajectories name tasks not in {args.tasks} (status UNKNOWN_TASK in the report)",
               file=sys.stderr)

@@ -11,6 +11,7 @@ import textwrap
 from dataclasses import dataclass, field
 
 from srl_agent import pyast
+from srl_agent.errors import SRLError
 
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 _DEF = re.compile(r"^\s*(?:async\s+)?(def|class)\s+([A-Za-z_]\w*)")
@@ -20,7 +21,7 @@ _CODE_HEADERS = ("Here is what I run:", "Minimal example:", "To reproduce:")
 _VALUE_SPLIT = re.compile(r", (?=[A-Za-z_]\w* = )")
 
 
-class ExpertScriptError(ValueError):
+class ExpertScriptError(SRLError, ValueError):
     """The gold patch or the issue cannot be turned into the expert's steps (the task is reported, not written)."""
 
 

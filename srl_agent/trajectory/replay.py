@@ -8,13 +8,13 @@ import re
 import threading
 import time
 from contextlib import ExitStack
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from srl_agent.actions import EDITOR, KNOWN_TOOLS, SUBMIT
 from srl_agent.errors import InputError, SandboxError
+from srl_agent.runner import Interrupted, StopRequest, atomic_write, done_unless_error, run_units
 from srl_agent.task import Task
 from srl_agent.trajectory.schema import SCHEMA, Step, Trajectory, read_trajectories, write_trajectories
 
@@ -113,6 +113,8 @@ class ReplaySummary:
     mean_similarity: float | None = None
     kept: int | None = None
     seconds: float = 0.0
+    interrupted: bool = False  # stopped by Ctrl-C: `not_replayed` trajectories are left for a rerun
+    not_replayed: int = 0
 
     def line(self) -> str:
         sim = "-" if self.mean_similarity is None else f"{self.mean_similarity:.3f}"
@@ -135,10 +137,12 @@ def _step_failed(step: Step, code: int | None, timed_out: bool) -> bool:
 
 
 def replay_trajectory(traj: Trajectory, task: Task, sb, index: int = 0, *, step_timeout: float = 120.0,
-                      grade_timeout: float = 900.0) -> tuple[ReplayResult, Trajectory | None]:
+                      grade_timeout: float = 900.0, stop: StopRequest | None = None
+                      ) -> tuple[ReplayResult, Trajectory | None]:
     """Run every step of `traj` in `sb` (at the task's start state), then grade the final patch.
 
-    Returns the result and, when it resolves, the trajectory with the fresh observations (else None)."""
+    Returns the result and, when it resolves, the trajectory with the fresh observations (else None).
+    Raises Interrupted before the next step once `stop` is set."""
     from srl_agent.grading import grade_patch
 
     t0 = time.perf_counter()
@@ -148,6 +152,8 @@ def replay_trajectory(traj: Trajectory, task: Task, sb, index: int = 0, *, step_
     patch = None
     try:
         for k, step in enumerate(traj.steps):
+            if stop is not None and stop():
+                raise Interrupted(f"replay of trajectory {index} stopped at step {k}")
             if step.action.tool not in KNOWN_TOOLS:
                 res.step_details.append(StepReplay(k, step.action.tool, None, step.exit_code, None, skipped=True))
                 fresh.append(step)
@@ -190,8 +196,9 @@ def _tally(res: ReplayResult) -> None:
 
 
 def _replay_group(task: Task, items: list[tuple[int, Trajectory]], *, step_timeout: float, grade_timeout: float,
-                  done: Callable[[ReplayResult, Trajectory | None], None]) -> None:
-    """Replay every trajectory of one task in one sandbox (reset in between)."""
+                  done: Callable[[ReplayResult, Trajectory | None], None], stop: StopRequest | None = None) -> None:
+    """Replay every trajectory of one task in one sandbox (reset in between); a stop request ends it within a
+    step, leaving the trajectory in progress unreported (so a rerun replays it)."""
     from srl_agent.grading_run import prepare
     from srl_agent.tasks import task_sandbox
 
@@ -199,14 +206,16 @@ def _replay_group(task: Task, items: list[tuple[int, Trajectory]], *, step_timeo
     left = list(items)
     try:
         with task_sandbox(task) as sb:
-            while left:
+            while left and not (stop and stop()):
                 i, traj = left[0]
                 res, fresh = replay_trajectory(traj, task, sb, i, step_timeout=step_timeout,
-                                               grade_timeout=grade_timeout)
+                                               grade_timeout=grade_timeout, stop=stop)
                 left.pop(0)
                 done(res, fresh)
                 if left:
                     sb.reset()
+    except Interrupted:
+        return
     except SandboxError as exc:
         for i, traj in left:
             done(ReplayResult(i, task.instance_id, traj.source.to_dict(), "ERROR", steps=len(traj.steps),
@@ -226,35 +235,35 @@ def _read_jsonl(path: Path) -> list[dict]:
     return out
 
 
-def replay_file(trajectories: str | Path, tasks: list[Task], output: str | Path, *, suite_name: str = "the suite",
-                keep_resolved: str | Path | None = None, workers: int = 2, step_timeout: float = 120.0,
-                grade_timeout: float = 900.0, progress: Callable[[int], object] | None = None) -> ReplaySummary:
-    """Replay every trajectory in `trajectories` against `tasks`; write one ReplayResult per line to `output`.
-
-    Resumable: results already in `output` (not infrastructure errors) are kept and not replayed again; with
-    `keep_resolved`, verified trajectories are staged in `<keep_resolved>.partial` until the run completes."""
-    t0 = time.perf_counter()
-    output = Path(output)
-    by_id = {t.instance_id: t for t in tasks}
-    trajs = list(read_trajectories(trajectories))
-    partial = Path(str(keep_resolved) + ".partial") if keep_resolved else None
+def _load_kept(keep_resolved: Path, partial: Path) -> dict[int, Trajectory]:
+    """Verified trajectories of an earlier run: the finished (or interrupted) output, then what was staged."""
     kept: dict[int, Trajectory] = {}
-    if partial:  # verified trajectories of an earlier run: the finished output, then what was staged
-        for d in _read_jsonl(Path(keep_resolved)):
-            idx = ((d.get("meta") or {}).get("replay") or {}).get("index")
-            if isinstance(idx, int) and d.get("schema") == SCHEMA:
-                kept[idx] = Trajectory.from_dict(d)
-        kept.update({d["index"]: Trajectory.from_dict(d["trajectory"]) for d in _read_jsonl(partial)})
+    for d in _read_jsonl(keep_resolved):
+        idx = ((d.get("meta") or {}).get("replay") or {}).get("index")
+        if isinstance(idx, int) and d.get("schema") == SCHEMA:
+            kept[idx] = Trajectory.from_dict(d)
+    kept.update({d["index"]: Trajectory.from_dict(d["trajectory"]) for d in _read_jsonl(partial)})
+    return kept
+
+
+def _load_results(output: Path, trajs: list[Trajectory], kept: dict[int, Trajectory] | None) -> dict[int, ReplayResult]:
+    """Results of an earlier run that count as done (the runner's rule: done unless ERROR); a resolved one
+    counts only when its verified trajectory is kept too (with --keep-resolved)."""
     results: dict[int, ReplayResult] = {}
     for d in _read_jsonl(output):
         if d.get("schema") != REPORT_SCHEMA:
             raise InputError(f"{output}: not a replay report (schema {d.get('schema')!r}); choose another -o")
         r = ReplayResult.from_dict(d)
-        ok = (r.index < len(trajs) and trajs[r.index].task.instance_id == r.instance_id and r.status != "ERROR"
-              and (not r.resolved or partial is None or r.index in kept))
+        ok = (r.index < len(trajs) and trajs[r.index].task.instance_id == r.instance_id
+              and done_unless_error(r.status) and (not r.resolved or kept is None or r.index in kept))
         if ok:
             results[r.index] = r
-    summary = ReplaySummary(trajectories=len(trajs), resumed=len(results))
+    return results
+
+
+def _pending_groups(trajs: list[Trajectory], results: dict[int, ReplayResult], by_id: dict[str, Task],
+                    suite_name: str) -> dict[str, list[tuple[int, Trajectory]]]:
+    """The trajectories still to replay, by task; those of unknown tasks get an UNKNOWN_TASK result instead."""
     groups: dict[str, list[tuple[int, Trajectory]]] = {}
     for i, traj in enumerate(trajs):
         if i in results:
@@ -267,9 +276,29 @@ def replay_file(trajectories: str | Path, tasks: list[Task], output: str | Path,
                                             "the suite (or tasks file) that has it")
             continue
         groups.setdefault(iid, []).append((i, traj))
+    return groups
+
+
+def replay_file(trajectories: str | Path, tasks: list[Task], output: str | Path, *, suite_name: str = "the suite",
+                keep_resolved: str | Path | None = None, workers: int = 2, step_timeout: float = 120.0,
+                grade_timeout: float = 900.0, progress: Callable[[int], object] | None = None,
+                stop: StopRequest | None = None) -> ReplaySummary:
+    """Replay every trajectory in `trajectories` against `tasks`; write one ReplayResult per line to `output`.
+
+    Resumable: results already in `output` (not infrastructure errors) are kept and not replayed again; with
+    `keep_resolved`, verified trajectories are staged in `<keep_resolved>.partial` and written to `keep_resolved`
+    at the end, also when `stop` ended the run early (`summary.interrupted`)."""
+    t0 = time.perf_counter()
+    output = Path(output)
+    by_id = {t.instance_id: t for t in tasks}
+    trajs = list(read_trajectories(trajectories))
+    partial = Path(str(keep_resolved) + ".partial") if keep_resolved else None
+    kept = _load_kept(Path(keep_resolved), partial) if partial else None
+    results = _load_results(output, trajs, kept)
+    summary = ReplaySummary(trajectories=len(trajs), resumed=len(results))
+    groups = _pending_groups(trajs, results, by_id, suite_name)
     if progress:
         progress(len(results))
-    lock = threading.Lock()
     output.parent.mkdir(parents=True, exist_ok=True)
     with ExitStack() as files:
         report = files.enter_context(open(output, "a", encoding="utf-8"))
@@ -277,6 +306,7 @@ def replay_file(trajectories: str | Path, tasks: list[Task], output: str | Path,
         for r in sorted(results.values(), key=lambda r: r.index):
             if r.status == UNKNOWN_TASK:
                 report.write(json.dumps(r.to_dict()) + "\n")
+        lock = threading.Lock()
 
         def done(res: ReplayResult, fresh: Trajectory | None) -> None:
             with lock:
@@ -291,19 +321,19 @@ def replay_file(trajectories: str | Path, tasks: list[Task], output: str | Path,
                 if progress:
                     progress(1)
 
-        with ThreadPoolExecutor(max(1, workers)) as pool:
-            futs = [pool.submit(_replay_group, by_id[iid], items, step_timeout=step_timeout,
-                                grade_timeout=grade_timeout, done=done) for iid, items in groups.items()]
-            for fut in as_completed(futs):
-                fut.result()
+        outcome = run_units(groups.items(), lambda g: _replay_group(by_id[g[0]], g[1], step_timeout=step_timeout,
+                                                                     grade_timeout=grade_timeout, done=done, stop=stop),
+                            workers=workers, stop=stop)
     ordered = [results[i] for i in sorted(results)]
-    tmp = output.with_name(output.name + ".tmp")
-    tmp.write_text("".join(json.dumps(r.to_dict()) + "\n" for r in ordered), encoding="utf-8")
-    tmp.replace(output)  # one line per trajectory, in input order (appends of a resumed run folded in)
+    # one line per trajectory, in input order (appends of a resumed run folded in)
+    atomic_write(output, "".join(json.dumps(r.to_dict()) + "\n" for r in ordered))
     if partial:
-        summary.kept = write_trajectories([kept[i] for i in sorted(kept) if results[i].resolved], keep_resolved)
+        summary.kept = write_trajectories([kept[i] for i in sorted(kept) if i in results and results[i].resolved],
+                                          keep_resolved)
         partial.unlink(missing_ok=True)
     _summarize(summary, ordered)
+    summary.interrupted = outcome.interrupted
+    summary.not_replayed = len(trajs) - len(results)
     summary.seconds = time.perf_counter() - t0
     return summary
 

@@ -20,11 +20,10 @@ from srl_agent.actions import render
 from srl_agent.errors import ConfigError, InputError
 from srl_agent.jsonio import not_text
 from srl_agent.prompts import PromptConfig, build_step_messages
+from srl_agent.step_example import COLUMNS, StepExample, features, stamp
 from srl_agent.trajectory.readers import Unit, map_units, plan_units
 from srl_agent.trajectory.schema import Trajectory
 
-COLUMNS = ("prompt", "expert_action", "expert_thought", "instance_id", "step_index", "num_steps", "tool",
-           "trajectory", "source")
 UNIT_BYTES = 8 * 1024 * 1024
 FLUSH_ROWS = 2000
 
@@ -58,18 +57,6 @@ class SplitSummary:
         for k in ("trajectories", "used", "unresolved_skipped", "no_task_skipped", "examples", "over_budget"):
             setattr(self, k, getattr(self, k) + getattr(o, k))
         self.tools.update(o.tools)
-
-
-def features():
-    import datasets
-
-    text = datasets.Value("string")
-    return datasets.Features({
-        "prompt": datasets.List({"role": text, "content": text}),
-        "expert_action": text, "expert_thought": text, "instance_id": text,
-        "step_index": datasets.Value("int32"), "num_steps": datasets.Value("int32"), "tool": text,
-        "trajectory": datasets.Value("int64"), "source": text,
-    })
 
 
 _TOKENIZER = None
@@ -107,8 +94,8 @@ def trajectory_examples(traj: Trajectory, traj_id: int, cfg: SplitConfig, s: Spl
         if _too_long(prompt, target, cfg):
             s.over_budget += 1
             continue
-        for c, v in zip(COLUMNS, (prompt, target, step.thought, traj.task.instance_id, k, n, step.action.tool,
-                                  traj_id, src)):
+        row = StepExample(prompt, target, step.thought, traj.task.instance_id, k, n, step.action.tool, traj_id, src)
+        for c, v in row.to_row().items():
             cols[c].append(v)
         s.examples += 1
         s.tools[step.action.tool] += 1
@@ -223,7 +210,7 @@ def _assign(full, cfg: SplitConfig, summary: SplitSummary):
     summary.train_examples = len(splits["train"])
     summary.val_examples = len(splits["validation"]) if val else 0
     summary.val_trajectories = len(val)
-    return datasets.DatasetDict(splits)
+    return stamp(datasets.DatasetDict(splits))
 
 
 def _export_jsonl(dd, path: Path) -> None:

@@ -119,7 +119,7 @@ def _episodes(run: Path) -> dict[str, dict]:
     for trace in load_traces(run):
         out[trace.instance_id] = {
             "status": trace.status, "stop_reason": trace.stop_reason, "patch": trace.patch,
-            "grade": (trace.grade or {}).get("status"), "tests": (trace.grade or {}).get("tests_status"),
+            "grade": trace.grade and trace.grade.status, "tests": trace.grade and trace.grade.tests_status,
             "steps": [(s.action, s.observation, s.exit_code) for s in trace.steps]}
     return out
 

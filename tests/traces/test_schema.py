@@ -70,3 +70,22 @@ def test_each_step_records_the_exact_prompt_the_policy_was_given():
     assert trace.steps[0].prompt[1]["content"] == "Fix a.py"
     back = Trace.from_dict(json.loads(json.dumps(trace.to_dict())))
     assert back.steps[3].prompt == policy.prompts[3]
+
+
+def test_trace_grade_is_a_grade_report_and_old_dict_grades_still_load():
+    """Trace.grade used to be a dict, and the agent's ERROR grade said `tests` where GradeReport says
+    `tests_status`: a trace file of either shape loads into the typed record."""
+    from srl_agent.grade_report import GradeReport
+
+    old_error = {"schema": "srl-trace/1", "instance_id": "t-1", "stop_reason": "sandbox_error",
+                 "grade": {"status": "ERROR", "resolved": False, "tests": {}, "infra_error": "container died"}}
+    t = Trace.from_dict(old_error)
+    assert isinstance(t.grade, GradeReport) and t.grade.instance_id == "t-1"
+    assert t.status == "error" and t.grade.infra_error == "container died" and t.grade.tests_status == {}
+    old_expert = {"schema": "srl-trace/2", "instance_id": "t-2", "grade": {"status": "FULL", "resolved": True,
+                                                                          "source": "the trajectory record"}}
+    assert Trace.from_dict(old_expert).resolved is True
+    graded = sample_trace(resolved=True)
+    d = json.loads(json.dumps(graded.to_dict()))
+    assert d["grade"]["schema"] == "srl-grade/1" and "tests_status" in d["grade"] and "tests" not in d["grade"]
+    assert Trace.from_dict(d).grade == graded.grade

@@ -10,6 +10,7 @@ import re
 from samples import EVIL, GOLD, PROMPT, expert_trajectory, sample_trace
 
 from srl_agent.actions import Action
+from srl_agent.grade_report import GradeReport
 from srl_agent.prompts import PromptConfig, build_step_messages
 from srl_agent.traces import Trace, TraceStep
 from srl_agent.traces.display import describe, swe_agent_command
@@ -80,7 +81,7 @@ def test_headline_counts_resolved_among_graded_and_ungraded_apart():
     assert cards["resolved / graded (70.0%, 95% CI 39.7%–89.2%)"] == "7 / 10"
     assert cards["ungraded (no resolved flag in the source)"] == "16"
     errors = [sample_trace("a"), sample_trace("b", resolved=False), sample_trace("c")]
-    errors[2].grade = {"status": "ERROR", "resolved": False, "infra_error": "container died"}
+    errors[2].grade = GradeReport.infrastructure_error(errors[2].instance_id, "container died")
     cards = _cards(render_html(errors))
     assert cards["resolved / graded (50.0%, 95% CI 9.5%–90.5%)"] == "1 / 2"
     assert cards["grading failed (infrastructure error)"] == "1"

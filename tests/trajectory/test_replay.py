@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from pathlib import Path
 
 import pytest
 
@@ -135,3 +136,30 @@ def test_rerunning_resumes_without_replaying_finished_trajectories(replayed, cap
     assert "0 replayed, 5 from an earlier run" in out
     assert (replayed["dir"] / "report.jsonl").read_text() == before
     assert len((replayed["dir"] / "kept.jsonl").read_text().splitlines()) == 3
+
+
+@pytest.mark.docker
+def test_ctrl_c_stops_replay_keeps_its_results_and_a_rerun_resumes(replayed, interrupt_srl):
+    """Issue 16: a first SIGINT used to run the whole queue and then write neither the report nor --keep-resolved."""
+    from srl_agent.cli import main
+    from srl_agent.trajectory import read_trajectories, write_trajectories
+
+    d = replayed["dir"]
+    many = [t for _ in range(4) for t in replayed["good"]]  # 12 trajectories of 3 tasks, replayed one at a time
+    write_trajectories(many, d / "many.jsonl")
+    report, kept = d / "ctrl_c.jsonl", d / "ctrl_c_kept.jsonl"
+    argv = ["traj", "replay", str(d / "many.jsonl"), "--tasks", "pypi-mutants", "-o", str(report),
+            "--keep-resolved", str(kept), "--workers", "1"]
+    got = interrupt_srl(argv, lambda: report.is_file() and len(report.read_text().splitlines()) >= 1)
+    assert got.rc == 130, got.stderr
+    assert "rerun the same command to resume" in got.stderr and "Traceback" not in got.stderr
+    done = [json.loads(line) for line in report.read_text().splitlines()]
+    assert 1 <= len(done) < len(many), "the run stopped early and kept what finished"
+    assert [r["index"] for r in done] == sorted(r["index"] for r in done)
+    assert len(list(read_trajectories(kept))) == sum(r["resolved"] for r in done) >= 1
+    assert not Path(str(kept) + ".partial").exists()
+    assert main(argv) == 0
+    again = [json.loads(line) for line in report.read_text().splitlines()]
+    assert [r["index"] for r in again] == list(range(len(many)))
+    assert all(again[r["index"]] == r for r in done), "finished replays are kept, not replayed again"
+    assert len(list(read_trajectories(kept))) == len(many)
