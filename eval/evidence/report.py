@@ -118,7 +118,8 @@ def plot(results: dict, path: Path) -> None:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     for i, m in enumerate(names):
         iv = stats[m]["step_reward"]
-        err = None if iv["low"] is None else [[iv["mean"] - iv["low"]], [iv["high"] - iv["mean"]]]
+        # max(0, .): rounded bounds can sit a hair inside the mean, which matplotlib refuses as a negative error
+        err = None if iv["low"] is None else [[max(0.0, iv["mean"] - iv["low"])], [max(0.0, iv["high"] - iv["mean"])]]
         ax1.bar(i, iv["mean"], yerr=err, capsize=4, color=f"C{i}")
     ax1.set_xticks(range(len(names)), names, rotation=20)
     ax1.set_ylabel("held-out step reward (greedy), 95% t-interval")
@@ -129,7 +130,8 @@ def plot(results: dict, path: Path) -> None:
         rs = [stats[m]["resolved"][s] for s in starts]
         xs = [j + i * width for j in range(len(starts))]
         ax2.bar(xs, [r["rate"] for r in rs], width, color=f"C{i}", label=m,
-                yerr=[[r["rate"] - r["low"] for r in rs], [r["high"] - r["rate"] for r in rs]], capsize=2)
+                yerr=[[max(0.0, r["rate"] - r["low"]) for r in rs], [max(0.0, r["high"] - r["rate"]) for r in rs]],
+                capsize=2)
     ax2.set_xticks([j + 0.4 - width / 2 for j in range(len(starts))], starts)
     ax2.set_ylabel("resolved rate on held-out tasks, 95% Wilson")
     ax2.set_ylim(0, 1)
