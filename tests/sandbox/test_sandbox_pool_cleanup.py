@@ -18,6 +18,7 @@ import sys, time
 from srl_agent.sandbox import Sandbox
 sb = Sandbox(sys.argv[1], labels={"srl-agent.test": sys.argv[2]})
 print(sb.container_id, flush=True)
+sys.stdin.readline()  # the parent has seen the container: now exit (or wait for its signal)
 if sys.argv[3] == "wait":
     time.sleep(120)
 """
@@ -66,10 +67,13 @@ def test_containers_are_removed_when_the_process_ends(base_image, how):
 
     token = uuid.uuid4().hex
     proc = subprocess.Popen([sys.executable, "-c", CHILD, base_image, token, "exit" if how == "exit" else "wait"],
-                            stdout=subprocess.PIPE, text=True)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     cid = proc.stdout.readline().strip()
     assert cid and list_containers({"srl-agent.test": token}) == [cid]
-    if how != "exit":
+    if how == "exit":
+        proc.stdin.write("go\n")  # the child blocks until the container was seen, so its exit cannot race it
+        proc.stdin.flush()
+    else:
         proc.send_signal(signal.SIGINT if how == "sigint" else signal.SIGTERM)
     proc.wait(timeout=60)
     assert list_containers({"srl-agent.test": token}) == []
