@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 
 import pytest
+
+# A run started in the background by a non-interactive shell (`nohup make test &`, some CI runners) inherits SIGINT
+# ignored, and Python keeps it ignored: the Ctrl-C tests (and the `srl` processes they start, which inherit the
+# disposition) need Python's default. The product itself keeps respecting an ignored SIGINT.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
