@@ -137,7 +137,7 @@ def _save_records(path: Path, records: dict[str, dict]) -> None:
 
 
 def run_demo(plan: st.DemoPlan, run_dir: Path, *, fresh: bool = False, trajectories: Path | None = None,
-             out=sys.stdout) -> dict:
+             reverify: bool = False, out=sys.stdout) -> dict:
     """Run (or resume) every stage; write summary.json; return it. Raises DemoStageError naming the stage."""
     run_dir.mkdir(parents=True, exist_ok=True)
     if fresh:
@@ -145,6 +145,7 @@ def run_demo(plan: st.DemoPlan, run_dir: Path, *, fresh: bool = False, trajector
             target = run_dir / name
             shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
     ctx = st.Context(plan, run_dir.resolve(), run_dir.resolve() / "demo.log", trajectories)
+    ctx.facts["reverify"] = reverify
     records_path = ctx.p("stages.json")
     old = _load_records(records_path)
     records: dict[str, dict] = dict(old)
@@ -317,7 +318,7 @@ def _demo(args: argparse.Namespace) -> int:
         warnings.filterwarnings("ignore", category=UserWarning)
     plan = st.QUICK if args.quick else st.FULL
     trajectories = Path(args.trajectories) if args.trajectories is not None else None
-    run_demo(plan, Path(args.run_dir), fresh=args.fresh, trajectories=trajectories)
+    run_demo(plan, Path(args.run_dir), fresh=args.fresh, trajectories=trajectories, reverify=args.reverify)
     return 0
 
 
@@ -334,5 +335,8 @@ def register(sub) -> None:
                                                                           "(default: runs/demo)")
     p.add_argument("--fresh", action="store_true", help="redo every stage in --run-dir (shared caches such as "
                                                         "images and the student stay)")
+    p.add_argument("--reverify", action="store_true", help="replay the bundled trajectories even when this "
+                   "machine verified the same files against the same task images and code before (the verified "
+                   "replay is kept in $SRL_HOME/verified-replays)")
     p.add_argument("--trajectories", type=input_path, default=None, help=argparse.SUPPRESS)  # tests, development
     p.set_defaults(func=_demo)

@@ -109,3 +109,44 @@ def test_signature_follows_settings_and_inputs(tmp_path):
     assert a != demo._signature(stage, ctx, {"train": "z", "expert": "y"})  # upstream redone -> redo
     full = st.Context(st.FULL, tmp_path, tmp_path / "log")
     assert a != demo._signature(stage, full, {"train": "x", "expert": "y"})  # other size -> redo
+
+
+def test_a_verified_replay_is_reused_only_for_the_same_inputs(tmp_path, monkeypatch):
+    """The expert stage's replay is kept per (trajectories, task images, code): the same inputs in a fresh run
+    dir reuse it, a changed trajectory file or --reverify replays again. The replay itself is faked here (the
+    quick demo above runs it for real)."""
+    from srl_agent import demo_expert as de
+
+    monkeypatch.setenv("SRL_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(st, "_package_tags", lambda: [])
+    calls: list[list[str]] = []
+
+    def fake_replay(ctx, argv):
+        calls.append(argv)
+        out, keep = Path(argv[argv.index("-o") + 1]), Path(argv[argv.index("--keep-resolved") + 1])
+        out.write_text('{"replayed": %d}\n' % len(calls))
+        keep.write_text(Path(argv[2]).read_text())
+        return 0
+
+    monkeypatch.setattr(st, "run_srl", fake_replay)
+
+    def verify(run: str, content: str, reverify: bool = False) -> tuple[str, str]:
+        ctx = st.Context(st.QUICK, tmp_path / run, tmp_path / run / "demo.log")
+        ctx.facts["reverify"] = reverify
+        p = de.expert_paths(ctx)
+        p["selected"].parent.mkdir(parents=True, exist_ok=True)
+        p["selected"].write_text(content)
+        return de.verify_by_replay(ctx, p), p["replay"].read_text()
+
+    source, replay = verify("a", "one\n")
+    assert len(calls) == 1 and source == "bundled, verified by replay" and replay == '{"replayed": 1}\n'
+    source, replay = verify("b", "one\n")  # fresh run dir, same inputs: reused, not replayed
+    assert len(calls) == 1 and "earlier replay" in source and replay == '{"replayed": 1}\n'
+    assert "replay skipped" in (tmp_path / "b" / "demo.log").read_text()
+    verify("c", "two\n")  # another trajectory file
+    assert len(calls) == 2
+    verify("d", "one\n", reverify=True)
+    assert len(calls) == 3
+    monkeypatch.setattr(de, "_source_digest", lambda: "other code")
+    verify("e", "one\n")  # the same file replayed by changed code
+    assert len(calls) == 4
