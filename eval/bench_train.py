@@ -38,11 +38,11 @@ def run(kind: str, student: Path, data: Path, steps: int, tmp: Path) -> dict:
 
     from srl_agent.policy.student import load_student
     from srl_agent.reward import make_srl_reward
-    from srl_agent.train.config import SRLConfig, load_config
+    from srl_agent.train.config import SRLConfig, load_config, preset_path
     from srl_agent.train.dynamic import DynamicSampling, make_trainer_class
     from srl_agent.train.srl import grpo_args
 
-    cfg = load_config(SRLConfig, REPO / "configs" / "srl_cpu.yaml", data=str(data), model=str(student),
+    cfg = load_config(SRLConfig, preset_path("srl_cpu"), data=str(data), model=str(student),
                       output_dir=str(tmp / kind), max_steps=steps, save_steps=10_000, report_to=[],
                       max_completion_length=64)
     model, tok = load_student(str(student))
@@ -106,7 +106,7 @@ def main() -> int:
                 results[k].append(run(k, student, data, args.steps, tmp / f"r{r}"))
     base = statistics.median(x["step_s"] for x in results[kinds[0]])
     base_wall = statistics.median(x["wall_s"] for x in results[kinds[0]])
-    print(f"tiny student, configs/srl_cpu.yaml (G=4, 2 prompts/step, 64 new tokens), {args.steps} steps x "
+    print(f"tiny student, srl_agent/resources/configs/srl_cpu.yaml (G=4, 2 prompts/step, 64 new tokens), {args.steps} steps x "
           f"{args.repeat} repeats, one torch thread, first step of each run excluded")
     print()
     print("| trainer | CPU s/step (median) | vs plain TRL | wall s/step | vs plain TRL | "

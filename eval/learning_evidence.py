@@ -242,7 +242,7 @@ def parse_args(argv):
     p.add_argument("-o", "--output", default=None, help="output dir (default runs/evidence or runs/evidence-quick)")
     p.add_argument("--jobs", type=int, default=2, help="runs in parallel, each a process with 1 torch thread")
     p.add_argument("--student", default=None, help="starting student (default: the one `srl student init` builds)")
-    p.add_argument("--trajectories", default=None, help="expert trajectories (default: trajectories/pypi-mutants.jsonl)")
+    p.add_argument("--trajectories", default=None, help="expert trajectories (default: srl_agent/resources/trajectories/pypi-mutants.jsonl)")
     p.add_argument("--budget", type=float, default=None, help="B in CPU-seconds (the protocol's is 150)")
     p.add_argument("--seeds", type=int, default=None, help="(the protocol's is 5)")
     p.add_argument("--no-grade-cache", action="store_true",
@@ -263,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         return child_main(args.child, out, args.method, args.seed)
     from srl_agent.errors import SRLError
     from srl_agent.policy.student import default_student_dir
+    from srl_agent.resources import resource_dir
 
     try:
         student = str(Path(args.student or default_student_dir()).resolve())
@@ -270,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SRLError(f"--student {student}: no model there (build the default one with `srl student init`)")
         s, t0 = settings_from(args), time.monotonic()
         (out / "logs").mkdir(parents=True, exist_ok=True)
-        trajectories = Path(args.trajectories or REPO / "trajectories" / "pypi-mutants.jsonl")
+        trajectories = Path(args.trajectories or resource_dir("trajectories", "pypi-mutants.jsonl"))
         ctx = make_context(out, student, s, args.quick, trajectories)
         info: dict = {"quick": args.quick, "jobs": args.jobs}
         if not args.report:

@@ -83,7 +83,7 @@ STAGES: list[Stage] = [
           lambda c: c.p("steps_before.json").is_file(), deps=("split",),
           key=lambda c: (st.steps_argv(c, c.facts["student"], "steps_before.json"), _student_key(c)),
           result=lambda c: st.steps_result(c, "steps_before.json")),
-    Stage("train", "SRL training, configs/srl_cpu.yaml (srl train --method srl)", _cmd(st.train_argv), st.train_run,
+    Stage("train", "SRL training, the srl_cpu preset (srl train --method srl)", _cmd(st.train_argv), st.train_run,
           lambda c: (c.p("train", "final") / "config.json").is_file(), deps=("split",),
           key=lambda c: (st.train_argv(c), _student_key(c)), result=st.train_result),
     Stage("steps-after", "step reward of the trained student on validation (srl eval-steps)",

@@ -10,10 +10,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from srl_agent.errors import SRLError
+from srl_agent.resources import resource_dir
 
 SUITE = "pypi-mutants"
 REPO = Path(__file__).resolve().parents[1]
-BUNDLED = REPO / "trajectories"
+BUNDLED = resource_dir("trajectories")
 
 
 class DemoStageError(SRLError, RuntimeError):
@@ -28,7 +29,7 @@ class DemoPlan:
     train_trajectories: int | None   # bundled train-task trajectories to verify (None = all)
     heldout_trajectories: int | None  # bundled held-out-task trajectories to verify (expert side of the report)
     val_trajectories: int             # verified train trajectories held out for eval-steps
-    train_steps: int                  # SRL optimizer steps (configs/srl_cpu.yaml otherwise)
+    train_steps: int                  # SRL optimizer steps (srl_agent/resources/configs/srl_cpu.yaml otherwise)
     eval_tasks: int | None            # held-out tasks the agent is evaluated on (None = all)
     eval_max_steps: int               # agent step limit per episode
     max_new_tokens: int = 256         # per generated step, in eval-steps and eval

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from srl_agent.grading import grade_log, grade_patch
+from srl_agent.resources import resource_dir
 from srl_agent.tasks import load_suite, task_sandbox
 
 pytestmark = pytest.mark.docker
@@ -108,7 +109,8 @@ def test_gold_and_expert_patches_still_resolve(base_image):
     from srl_agent.trajectory.schema import read_trajectories
     from srl_agent.tasks.validate import sample_per_package
 
-    expert = {t.task.instance_id: t.patch for t in read_trajectories(ROOT / "trajectories" / "pypi-mutants.jsonl")}
+    bundled = resource_dir("trajectories", "pypi-mutants.jsonl")
+    expert = {t.task.instance_id: t.patch for t in read_trajectories(bundled)}
     for t in sample_per_package(load_suite("pypi-mutants"), 1, seed=5):
         gold = grade_patch(t, t.gold_patch)
         assert gold.status == "FULL" and not gold.dropped and not gold.disagreements, gold.to_dict()

@@ -170,8 +170,10 @@ def tokenizer_texts(seed: int = 0, trajectories=()) -> list[str]:
 
 # ------------------------------------------------------------------------------ bundled trajectories by package
 def bundled_trajectory_files() -> list[Path]:
-    """trajectories/*.jsonl of a source checkout (none when the package is installed without one)."""
-    root = Path(__file__).resolve().parents[2] / "trajectories"
+    """The bundled expert trajectories (srl_agent/resources/trajectories/*.jsonl)."""
+    from srl_agent.resources import resource_dir
+
+    root = resource_dir("trajectories")
     return sorted(root.glob("*.jsonl")) if root.is_dir() else []
 
 

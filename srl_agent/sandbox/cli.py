@@ -19,6 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     env_sub = p.add_subparsers(dest="env_command", metavar="ACTION", required=True)
     s = env_sub.add_parser("setup", help="make a Docker engine answer and build the base image (idempotent)")
     s.add_argument("--force", action="store_true", help="rebuild the base image even when it exists")
+    s.add_argument("--check", action="store_true", help="only report the engine, the base image and where the "
+                   "package's recipes are; change nothing (exit 0 when ready, 1 when not)")
     s.set_defaults(func=_setup)
 
     r = env_sub.add_parser("run", help="run one command in a fresh sandbox; exits with the command's code",
@@ -78,10 +80,37 @@ def _check_image(name: str) -> None:
 def _setup(args: argparse.Namespace) -> int:
     from srl_agent.sandbox.images import BASE_IMAGE, build_base_image, ensure_engine
 
+    if args.check:
+        return _check_setup()
     ensure_engine()
     build_base_image(BASE_IMAGE, force=args.force)
     print(BASE_IMAGE)
     return 0
+
+
+def _check_setup() -> int:
+    """What `srl env setup` would find, without installing, starting or building anything."""
+    import shutil
+    import subprocess
+
+    from srl_agent.sandbox.images import BASE_IMAGE, image_exists, recipe_dir
+    from srl_agent.tasks.suite import suites_root
+
+    client = shutil.which("docker")
+    server = ""
+    if client:
+        r = subprocess.run([client, "version", "--format", "{{.Server.Version}}"], capture_output=True, text=True,
+                           timeout=30)
+        server = r.stdout.strip() if r.returncode == 0 else ""
+    base = bool(server) and image_exists(BASE_IMAGE)
+    rows = [("docker client", client or "missing (srl env setup installs docker.io on Debian)"),
+            ("docker engine", f"answering (server {server})" if server else "not answering (srl env setup starts one)"),
+            ("base image", f"{BASE_IMAGE} " + ("present" if base else "missing (srl env setup builds it offline)")),
+            ("base image recipe", str(recipe_dir())), ("task suites", str(suites_root()))]
+    for name, value in rows:
+        print(f"{name:<20s}{value}")
+    print("ready" if base else "not ready: run `srl env setup`")
+    return 0 if base else 1
 
 
 def _run(args: argparse.Namespace) -> int:

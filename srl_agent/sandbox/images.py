@@ -9,7 +9,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from importlib import resources
 from pathlib import Path
 
 from srl_agent.errors import DockerUnavailableError, ImageBuildError
@@ -19,11 +18,10 @@ DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
 
 def recipe_dir() -> Path:
-    """The base image recipe: environments/base in a checkout, or the copy shipped inside the package."""
-    repo = Path(__file__).resolve().parents[2] / "environments" / "base"
-    if repo.is_dir():
-        return repo
-    return Path(str(resources.files("srl_agent") / "_data" / "base"))
+    """The base image recipe shipped in the package (srl_agent/resources/base)."""
+    from srl_agent.resources import resource_dir
+
+    return resource_dir("base")
 
 
 def _recipe_hash() -> str:

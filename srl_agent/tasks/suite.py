@@ -23,11 +23,13 @@ PYTEST = "python3 -m pytest -rA -p no:cacheprovider -W ignore::DeprecationWarnin
 
 
 def suites_root() -> Path:
-    """environments/suites in a checkout (the only place suites live; $SRL_SUITES overrides)."""
+    """The suites shipped in the package (srl_agent/resources/suites); $SRL_SUITES overrides."""
+    from srl_agent.resources import resource_dir
+
     env = os.environ.get("SRL_SUITES")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "environments" / "suites"
+    return resource_dir("suites")
 
 
 def cache_dir() -> Path:
@@ -72,7 +74,7 @@ class Suite:
 
 
 def resolve_suite_dir(name_or_path: str | os.PathLike) -> Path:
-    """A suite name (folder under environments/suites) or a path to a suite folder or tasks file's folder."""
+    """A suite name (folder under srl_agent/resources/suites) or a path to a suite folder or tasks file's folder."""
     p = Path(name_or_path)
     if p.is_file():
         return p.parent
@@ -129,7 +131,7 @@ def split_suite_spec(spec: str) -> tuple[str, str | None]:
 
 
 def load_suite(name_or_path: str | os.PathLike = DEFAULT_SUITE, split: str | None = None) -> list[Task]:
-    """The tasks of a suite (a name under environments/suites, a folder, or a tasks file), optionally one split."""
+    """The tasks of a suite (a name under srl_agent/resources/suites, a folder, or a tasks file), optionally one split."""
     p = Path(name_or_path)
     tasks = read_tasks(p if p.is_file() else resolve_suite_dir(name_or_path) / TASKS_FILE)
     if split is not None:

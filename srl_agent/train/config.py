@@ -1,4 +1,4 @@
-"""Training configuration: one typed dataclass per method, loadable from YAML presets (configs/*.yaml).
+"""Training configuration: one typed dataclass per method, loadable from YAML presets (srl_agent/resources/configs/*.yaml).
 
 A YAML file holds the fields of the method's config; `trl:` passes any further TRL argument through
 unchanged (e.g. `loss_type`, `vllm_mode`). `-c KEY=VALUE` settings, then command-line flags, override the file;
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from srl_agent.errors import ConfigError
+from srl_agent.resources import resource_dir
 from srl_agent.reward import RewardConfig
 from srl_agent.train.dynamic import DynamicSampling
 from srl_agent.train.settings import coerce_settings, merge_settings, parse_assignments  # noqa: F401 - re-exported
@@ -101,7 +102,7 @@ class TrainConfig:
 
 @dataclass
 class SRLConfig(TrainConfig):
-    """SRL: GRPO with the step reward. Defaults are the paper's (configs/srl_paper.yaml): G=8, T=1.0, KL 0,
+    """SRL: GRPO with the step reward. Defaults are the paper's (srl_agent/resources/configs/srl_paper.yaml): G=8, T=1.0, KL 0,
     grad clip 1.0, lr 5e-7 constant without warm-up, 512 prompts per optimizer step, dynamic sampling."""
 
     num_generations: int = 8
@@ -146,7 +147,7 @@ class SRLConfig(TrainConfig):
 
 @dataclass
 class SFTRunConfig(TrainConfig):
-    """The SFT baseline (paper: lr 5e-6, batch 64, 3 epochs, cosine, warm-up 0.3; configs/sft_paper.yaml).
+    """The SFT baseline (paper: lr 5e-6, batch 64, 3 epochs, cosine, warm-up 0.3; srl_agent/resources/configs/sft_paper.yaml).
     form: `step` (target = expert thought in <think> + action, loss on the target only) or `trajectory`
     (whole trajectories as multi-turn chats, loss on assistant turns only); `auto` picks from the data."""
 
@@ -182,13 +183,13 @@ def _check_ranges(config: object, ranges: dict[str, tuple]) -> None:
             raise ConfigError(f"{name} must be {bound}, got {value}")
 
 
-PRESET_DIR = Path(__file__).resolve().parents[2] / "configs"
+PRESET_DIR = resource_dir("configs")  # srl_agent/resources/configs
 REPORTERS = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow", "trackio": "trackio",
              "comet_ml": "comet_ml", "clearml": "clearml", "dvclive": "dvclive", "swanlab": "swanlab", "none": None}
 
 
 def preset_path(path: str | Path) -> Path:
-    """A config file path, or the name of a preset in configs/ (`srl_cpu` -> configs/srl_cpu.yaml)."""
+    """A config file path, or the name of a preset in srl_agent/resources/configs/ (`srl_cpu` -> srl_agent/resources/configs/srl_cpu.yaml)."""
     p = Path(path)
     if p.exists():
         return p
@@ -206,7 +207,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     from srl_agent.jsonio import read_text
 
     p = preset_path(path)
-    text = read_text(p, expected="a YAML config (see configs/*.yaml)", what="YAML config file")
+    text = read_text(p, expected="a YAML config (see srl_agent/resources/configs/*.yaml)", what="YAML config file")
     try:
         values = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:

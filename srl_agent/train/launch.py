@@ -1,7 +1,7 @@
 """The entry point `accelerate launch` / `torchrun` runs in every process: `srl train`'s options, one trainer per rank.
 
-    accelerate launch --config_file configs/accelerate/zero2.yaml -m srl_agent.train.launch \\
-        --method srl --data runs/steps --output runs/srl --config configs/srl_paper.yaml
+    accelerate launch --config_file srl_agent/resources/configs/accelerate/zero2.yaml -m srl_agent.train.launch \\
+        --method srl --data runs/steps --output runs/srl --config srl_agent/resources/configs/srl_paper.yaml
     torchrun --nproc_per_node 2 -m srl_agent.train.launch --method sft --data ... --output ...
 
 The trainers are TRL's, so accelerate / DeepSpeed / FSDP come in through TRL's own path (the launcher's
@@ -56,7 +56,7 @@ def overrides_for(args: argparse.Namespace, num_processes: int) -> tuple[dict, o
 
 def _use_cpu_when_no_gpu(num_processes: int) -> None:
     """Several processes and no GPU: tell accelerate to run them as MULTI_CPU over gloo. Neither torchrun nor
-    accelerate's torchrun path (configs/accelerate/cpu_2proc.yaml) says so, and the Trainer would then train
+    accelerate's torchrun path (srl_agent/resources/configs/accelerate/cpu_2proc.yaml) says so, and the Trainer would then train
     each process alone on the whole data."""
     if num_processes > 1 and "ACCELERATE_USE_CPU" not in os.environ:
         import torch

@@ -10,9 +10,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from srl_agent.resources import resource_dir
 
 REPO = Path(__file__).resolve().parents[2]
-SUITE_TASKS = REPO / "environments" / "suites" / "pypi-mutants" / "tasks.jsonl"
+RESOURCES = resource_dir()
+SUITE_TASKS = RESOURCES / "suites" / "pypi-mutants" / "tasks.jsonl"
 PNG_BYTES = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4
 
 
@@ -46,7 +48,7 @@ def world(tmp_path_factory) -> dict[str, str]:
 
     root = tmp_path_factory.mktemp("mistakes")
     (root / "img.png").write_bytes(PNG_BYTES)
-    lines = (REPO / "trajectories" / "pypi-mutants.jsonl").read_text().splitlines()
+    lines = (RESOURCES / "trajectories" / "pypi-mutants.jsonl").read_text().splitlines()
     (root / "traj.jsonl").write_text("\n".join(lines[:2]) + "\n")
     (root / "victim.jsonl").write_text("\n".join(lines[:2]) + "\n")  # named as input and output at once
     (root / "traj_all.jsonl").write_text("\n".join(lines) + "\n")
@@ -58,7 +60,7 @@ def world(tmp_path_factory) -> dict[str, str]:
                                                   "model_patch": ""}]))
     tasks = SUITE_TASKS.read_text().splitlines()
     (root / "my_tasks.jsonl").write_text("\n".join(tasks[:2]) + "\n")
-    preset = (REPO / "configs" / "srl_cpu.yaml").read_text()
+    preset = (RESOURCES / "configs" / "srl_cpu.yaml").read_text()
     (root / "lr.yaml").write_text(preset.replace("learning_rate: 5.0e-5", "learning_rate: 1e-5"))
     step_dataset().save_to_disk(str(root / "steps"))
     ro = _read_only_folder(root)

@@ -2,7 +2,7 @@
 writes, per rank, which prompt groups each step's batch held: tests/train/test_dynamic_ranks.py compares them.
 
     python tests/train/dynamic_ranks.py STUDENT STEPS_DIR OUT --per-device 8
-    accelerate launch --config_file configs/accelerate/cpu_2proc.yaml tests/train/dynamic_ranks.py ... --per-device 4
+    accelerate launch --config_file srl_agent/resources/configs/accelerate/cpu_2proc.yaml tests/train/dynamic_ranks.py ... --per-device 4
 
 The reward is scripted so that it does not depend on what was generated (generation differs between one process
 and two): a prompt whose step_index is odd gets the same reward for every completion (no signal: dropped);

@@ -11,8 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from srl_agent.resources import resource_dir
 
 REPO = Path(__file__).resolve().parents[1].parent
+RESOURCES = resource_dir()
 SCRIPT = Path(__file__).with_name("dynamic_ranks.py")
 
 
@@ -45,7 +47,7 @@ def test_two_ranks_keep_the_same_groups_as_one_process(raw_student, steps_dir, t
     one = _run([sys.executable, str(SCRIPT), str(raw_student), str(steps_dir), str(tmp_path / "one"),
                 "--per-device", "8"], tmp_path / "one")
     accelerate = Path(sys.executable).parent / "accelerate"
-    two = _run([str(accelerate), "launch", "--config_file", str(REPO / "configs" / "accelerate" / "cpu_2proc.yaml"),
+    two = _run([str(accelerate), "launch", "--config_file", str(RESOURCES / "configs" / "accelerate" / "cpu_2proc.yaml"),
                 "--main_process_port", str(_free_port()), str(SCRIPT), str(raw_student), str(steps_dir),
                 str(tmp_path / "two"), "--per-device", "4"], tmp_path / "two")
     assert len(one) == 1 and len(two) == 2 and two[0]["world"] == 2

@@ -12,9 +12,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from srl_agent.resources import resource_dir
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIGS = REPO / "configs" / "accelerate"
+RESOURCES = resource_dir()
+CONFIGS = RESOURCES / "configs" / "accelerate"
 # Our recipe -> TRL's recipe it follows (trl/accelerate_configs/).
 TRL_RECIPES = {"ddp.yaml": "multi_gpu.yaml", "zero2.yaml": "zero2.yaml", "zero3.yaml": "zero3.yaml",
                "fsdp.yaml": "fsdp2.yaml"}
@@ -92,7 +94,7 @@ def test_srl_accumulation_is_divided_over_processes(steps_dir):
     from srl_agent.train.launch import overrides_for, train_parser
 
     args = train_parser().parse_args(["--method", "srl", "--data", str(steps_dir), "-o", "x",
-                                      "--config", str(REPO / "configs" / "srl_paper.yaml")])
+                                      "--config", str(RESOURCES / "configs" / "srl_paper.yaml")])
     one, _ = overrides_for(args, 1)
     eight, config = overrides_for(args, 8)
     assert one["gradient_accumulation_steps"] == 8 * eight["gradient_accumulation_steps"]
@@ -121,7 +123,7 @@ def test_two_cpu_processes_train_sft_together(launcher, student_dir, steps_dir, 
         cmd = [str(bindir / "torchrun"), "--nproc_per_node", "2", "--master_port", port]
     out = tmp_path / "sft"
     cmd += ["-m", "srl_agent.train.launch", "--method", "sft", "--data", str(steps_dir), "--model", str(student_dir),
-            "--output", str(out), "--config", str(REPO / "configs" / "sft_cpu.yaml"), "--max-steps", "2"]
+            "--output", str(out), "--config", str(RESOURCES / "configs" / "sft_cpu.yaml"), "--max-steps", "2"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

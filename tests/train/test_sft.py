@@ -8,8 +8,10 @@ import pytest
 
 from srl_agent.errors import ConfigError, InputError
 from srl_agent.train.config import SFTRunConfig, SRLConfig, load_config
+from srl_agent.resources import resource_dir
 
 REPO = Path(__file__).resolve().parents[2]
+RESOURCES = resource_dir()
 
 
 def _changed(a, b) -> bool:
@@ -23,7 +25,7 @@ def _changed(a, b) -> bool:
 def test_sft_on_step_examples(student_dir, steps_dir, tmp_path):
     from srl_agent.train.sft import train_sft
 
-    cfg = load_config(SFTRunConfig, REPO / "configs" / "sft_cpu.yaml", data=str(steps_dir),
+    cfg = load_config(SFTRunConfig, RESOURCES / "configs" / "sft_cpu.yaml", data=str(steps_dir),
                       model=str(student_dir), output_dir=str(tmp_path / "sft"), max_steps=2, report_to=[])
     result = train_sft(cfg)
     assert result.method == "sft-step" and result.global_step == 2
@@ -36,7 +38,7 @@ def test_sft_on_whole_trajectories_with_assistant_only_loss(student_dir, tmp_pat
     from srl_agent.train.sft import train_sft
 
     data = write_trajectory_jsonl(tmp_path / "trajs.jsonl")
-    cfg = load_config(SFTRunConfig, REPO / "configs" / "sft_cpu.yaml", data=str(data), model=str(student_dir),
+    cfg = load_config(SFTRunConfig, RESOURCES / "configs" / "sft_cpu.yaml", data=str(data), model=str(student_dir),
                       output_dir=str(tmp_path / "sft"), max_steps=2, report_to=[],
                       lora={"r": 4, "alpha": 8, "dropout": 0.0})
     result = train_sft(cfg)
@@ -64,7 +66,7 @@ def test_trajectory_chat_has_think_and_ends_with_the_last_action(tmp_path):
 
 @pytest.mark.parametrize("preset", ["srl_paper.yaml", "srl_cpu.yaml"])
 def test_srl_presets_load(preset):
-    cfg = load_config(SRLConfig, REPO / "configs" / preset)
+    cfg = load_config(SRLConfig, RESOURCES / "configs" / preset)
     assert cfg.beta == 0.0 and cfg.temperature == 1.0 and cfg.max_grad_norm == 1.0
     if preset == "srl_paper.yaml":
         assert (cfg.num_generations, cfg.prompts_per_batch, cfg.learning_rate, cfg.warmup_ratio) == (8, 512, 5e-7, 0)
@@ -73,7 +75,7 @@ def test_srl_presets_load(preset):
 
 @pytest.mark.parametrize("preset", ["sft_paper.yaml", "sft_cpu.yaml"])
 def test_sft_presets_load(preset):
-    cfg = load_config(SFTRunConfig, REPO / "configs" / preset)
+    cfg = load_config(SFTRunConfig, RESOURCES / "configs" / preset)
     if preset == "sft_paper.yaml":
         assert (cfg.learning_rate, cfg.num_train_epochs, cfg.lr_scheduler_type, cfg.warmup_ratio) == \
             (5e-6, 3, "cosine", 0.3)

@@ -14,9 +14,11 @@ import pytest
 import yaml
 
 from srl_agent.train.config import SRLConfig, load_config
+from srl_agent.resources import resource_dir
 
 REPO = Path(__file__).resolve().parents[2]
-CPU_PRESET = REPO / "configs" / "srl_cpu.yaml"
+RESOURCES = resource_dir()
+CPU_PRESET = RESOURCES / "configs" / "srl_cpu.yaml"
 FAST = dict(max_completion_length=48, save_steps=100, report_to=["tensorboard"])
 
 
