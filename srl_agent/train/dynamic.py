@@ -202,75 +202,81 @@ def assemble(outputs: list[dict[str, Any]], round_rows: list[int], moves: list[R
     return merge_rows([mine[i] for i in sorted(mine)], pad_token_id)
 
 
+class DynamicSamplingMixin:
+    """Dynamic sampling for a GRPOTrainer subclass (mixed in before it, so `super()` is the trainer): drops
+    zero-signal prompt groups and refills the batch (see the module docstring). A plain class here, so this
+    module imports without TRL; make_trainer_class() puts it on top of TRL's GRPOTrainer."""
+
+    def __init__(self, *args: Any, dynamic_sampling: DynamicSampling = DynamicSampling(), **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.dynamic_sampling = dynamic_sampling
+        self._last_rewards: list[float] | None = None
+
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        # TRL returns the rewards of every rank (gathered, in rank order): the keep decision is global.
+        rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        weighted = (rewards_per_func * self.reward_weights.to(rewards_per_func.device).unsqueeze(0)).nansum(dim=1)
+        self._last_rewards = weighted.tolist()
+        return rewards_per_func
+
+    def _fresh_inputs(self, n_prompts: int, round_no: int) -> list[dict]:
+        """This rank's slice of n_prompts x G refill rows. Seeded by step and round, the same on every rank,
+        so a resumed run draws the same refills as an uninterrupted one and the ranks agree on them."""
+        rng = random.Random(self.args.seed * 1_000_003 + self.state.global_step * 1009 + round_no)
+        size = len(self.train_dataset)
+        rows = [self.train_dataset[rng.randrange(size)] for _ in range(n_prompts)]
+        rows = [dict(row) for row in rows for _ in range(self.num_generations)]
+        world, rank = self.accelerator.num_processes, self.accelerator.process_index
+        per_rank = len(rows) // world
+        return rows[rank * per_rank:(rank + 1) * per_rank]
+
+    def _generate_and_score_completions(self, inputs):
+        if not self.model.training or not self.dynamic_sampling.enabled:
+            return super()._generate_and_score_completions(inputs)
+        G, world = self.num_generations, self.accelerator.num_processes
+        need = len(inputs) * world // G
+        kept: list[GroupRef] = []
+        dropped: list[GroupRef] = []
+        outputs, round_rows = [], []
+        generated, batch, round_no = 0, inputs, 0
+        while True:
+            outputs.append(super()._generate_and_score_completions(batch))
+            round_rows.append(len(batch))
+            for index, ok in enumerate(filter_groups(self._last_rewards, G, self.dynamic_sampling.keep)):
+                (kept if ok else dropped).append(GroupRef(round_no, index))
+            generated += len(self._last_rewards) // G
+            if len(kept) >= need or round_no >= self.dynamic_sampling.max_rounds:
+                break
+            round_no += 1
+            batch = self._fresh_inputs(refill_size(need, len(kept), generated, G, world), round_no)
+        groups, fillers = select_groups(kept, dropped, need)
+        if fillers:
+            logger.warning("[dynamic sampling] step %d: only %d/%d prompt groups had reward std > %g after %d "
+                           "extra rounds (max_rounds); the rest of the batch is zero-advantage groups",
+                           self.state.global_step, len(kept), need, self.dynamic_sampling.epsilon, round_no)
+        self._log_dynamic(len(dropped) / generated, round_no, (generated - need) * G, bool(fillers))
+        self.last_kept_groups = groups
+        moves = plan_rows(groups, fillers, round_rows, G, world)
+        merged = assemble(outputs, round_rows, moves, self.accelerator.process_index, _gather_object,
+                          self._tokenizer.pad_token_id)
+        # The loss normalises by the token count of the whole batch, all ranks together (as TRL does).
+        merged["num_items_in_batch"] = self.accelerator.gather(merged["num_items_in_batch"].reshape(1)).sum()
+        return merged
+
+    def _log_dynamic(self, dropped_frac: float, rounds: int, extra: int, cap_hit: bool) -> None:
+        metrics = self._metrics["train"]
+        metrics["dynamic_sampling/dropped_frac"].append(dropped_frac)
+        metrics["dynamic_sampling/extra_rounds"].append(float(rounds))
+        metrics["dynamic_sampling/extra_generations"].append(float(extra))
+        metrics["dynamic_sampling/cap_hit"].append(float(cap_hit))
+
+
 def make_trainer_class():
     """GRPOTrainer with dynamic sampling (built lazily so importing this module does not import TRL)."""
     from trl import GRPOTrainer
 
-    class DynamicSamplingGRPOTrainer(GRPOTrainer):
+    class DynamicSamplingGRPOTrainer(DynamicSamplingMixin, GRPOTrainer):
         """GRPOTrainer that drops zero-signal prompt groups and refills the batch (see the module docstring)."""
-
-        def __init__(self, *args: Any, dynamic_sampling: DynamicSampling = DynamicSampling(), **kwargs: Any):
-            super().__init__(*args, **kwargs)
-            self.dynamic_sampling = dynamic_sampling
-            self._last_rewards: list[float] | None = None
-
-        def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
-            # TRL returns the rewards of every rank (gathered, in rank order): the keep decision is global.
-            rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
-            weighted = (rewards_per_func * self.reward_weights.to(rewards_per_func.device).unsqueeze(0)).nansum(dim=1)
-            self._last_rewards = weighted.tolist()
-            return rewards_per_func
-
-        def _fresh_inputs(self, n_prompts: int, round_no: int) -> list[dict]:
-            """This rank's slice of n_prompts x G refill rows. Seeded by step and round, the same on every rank,
-            so a resumed run draws the same refills as an uninterrupted one and the ranks agree on them."""
-            rng = random.Random(self.args.seed * 1_000_003 + self.state.global_step * 1009 + round_no)
-            size = len(self.train_dataset)
-            rows = [self.train_dataset[rng.randrange(size)] for _ in range(n_prompts)]
-            rows = [dict(row) for row in rows for _ in range(self.num_generations)]
-            world, rank = self.accelerator.num_processes, self.accelerator.process_index
-            per_rank = len(rows) // world
-            return rows[rank * per_rank:(rank + 1) * per_rank]
-
-        def _generate_and_score_completions(self, inputs):
-            if not self.model.training or not self.dynamic_sampling.enabled:
-                return super()._generate_and_score_completions(inputs)
-            G, world = self.num_generations, self.accelerator.num_processes
-            need = len(inputs) * world // G
-            kept: list[GroupRef] = []
-            dropped: list[GroupRef] = []
-            outputs, round_rows = [], []
-            generated, batch, round_no = 0, inputs, 0
-            while True:
-                outputs.append(super()._generate_and_score_completions(batch))
-                round_rows.append(len(batch))
-                for index, ok in enumerate(filter_groups(self._last_rewards, G, self.dynamic_sampling.keep)):
-                    (kept if ok else dropped).append(GroupRef(round_no, index))
-                generated += len(self._last_rewards) // G
-                if len(kept) >= need or round_no >= self.dynamic_sampling.max_rounds:
-                    break
-                round_no += 1
-                batch = self._fresh_inputs(refill_size(need, len(kept), generated, G, world), round_no)
-            groups, fillers = select_groups(kept, dropped, need)
-            if fillers:
-                logger.warning("[dynamic sampling] step %d: only %d/%d prompt groups had reward std > %g after %d "
-                               "extra rounds (max_rounds); the rest of the batch is zero-advantage groups",
-                               self.state.global_step, len(kept), need, self.dynamic_sampling.epsilon, round_no)
-            self._log_dynamic(len(dropped) / generated, round_no, (generated - need) * G, bool(fillers))
-            self.last_kept_groups = groups
-            moves = plan_rows(groups, fillers, round_rows, G, world)
-            merged = assemble(outputs, round_rows, moves, self.accelerator.process_index, _gather_object,
-                              self._tokenizer.pad_token_id)
-            # The loss normalises by the token count of the whole batch, all ranks together (as TRL does).
-            merged["num_items_in_batch"] = self.accelerator.gather(merged["num_items_in_batch"].reshape(1)).sum()
-            return merged
-
-        def _log_dynamic(self, dropped_frac: float, rounds: int, extra: int, cap_hit: bool) -> None:
-            metrics = self._metrics["train"]
-            metrics["dynamic_sampling/dropped_frac"].append(dropped_frac)
-            metrics["dynamic_sampling/extra_rounds"].append(float(rounds))
-            metrics["dynamic_sampling/extra_generations"].append(float(extra))
-            metrics["dynamic_sampling/cap_hit"].append(float(cap_hit))
 
     return DynamicSamplingGRPOTrainer
 

@@ -82,25 +82,30 @@ def coerce_settings(cls: type, values: dict[str, Any], where: str, prefix: str =
     return out
 
 
+def _coerce_union(value: Any, args: tuple, where: str, name: str) -> Any:
+    """`value` as the first arm of an `A | B | None` field that takes it, or one error naming every arm."""
+    if value is None and type(None) in args:
+        return None
+    arms = [a for a in args if a is not type(None)]
+    if any(_is_instance(value, a) for a in arms):
+        return value
+    errors = []
+    for arm in arms:
+        try:
+            return _coerce(value, arm, where, name)
+        except ConfigError as exc:
+            errors.append(exc)
+    if len(errors) == 1:
+        raise errors[0]
+    raise ConfigError(f"{where}{name}: expected {' or '.join(_describe(a) for a in arms)}"
+                      f"{' or null' if type(None) in args else ''}, got {value!r}")
+
+
 def _coerce(value: Any, tp: Any, where: str, name: str) -> Any:
     """`value` as type `tp` (the field `name`, set in `where`), or a ConfigError saying what was expected."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        arms = [a for a in args if a is not type(None)]
-        if any(_is_instance(value, a) for a in arms):
-            return value
-        errors = []
-        for arm in arms:
-            try:
-                return _coerce(value, arm, where, name)
-            except ConfigError as exc:
-                errors.append(exc)
-        if len(errors) == 1:
-            raise errors[0]
-        raise ConfigError(f"{where}{name}: expected {' or '.join(_describe(a) for a in arms)}"
-                          f"{' or null' if type(None) in args else ''}, got {value!r}")
+        return _coerce_union(value, args, where, name)
     if dataclasses.is_dataclass(tp):
         if dataclasses.is_dataclass(value):
             return value

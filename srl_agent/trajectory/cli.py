@@ -26,6 +26,26 @@ def register(sub) -> None:
                      help="processes (default: the usable cores, max 8)")
     imp.set_defaults(func=cmd_import)
 
+    _add_split(tsub)
+
+    st = tsub.add_parser("stats", help="per source format: records, accepted, rejected by reason, steps, empty "
+                                       "thoughts, missing patches, unknown resolution; action mix and lengths")
+    st.add_argument("sources", nargs="+", metavar="SRC", help="a canonical file (its .rejects.jsonl beside it counts "
+                    "too), or any input `srl traj import` reads (imported into a temporary file first)")
+    st.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _import_options(st)
+    st.set_defaults(func=cmd_stats)
+
+    sh = tsub.add_parser("show", help="pretty-print one trajectory")
+    sh.add_argument("file", metavar="FILE", type=input_file)
+    sh.add_argument("--index", type=nonneg_int, default=0, help="which trajectory (0-based, default 0)")
+    sh.set_defaults(func=cmd_show)
+
+    _add_replay(tsub)
+    _add_generate(tsub)
+
+
+def _add_split(tsub) -> None:
     sp = tsub.add_parser("split", help="turn trajectories into SRL step examples (HF DatasetDict on disk)")
     sp.add_argument("input", metavar="IN.jsonl", type=input_file)
     sp.add_argument("-o", "--output", required=True, metavar="DIR", type=output_dir)
@@ -46,19 +66,8 @@ def register(sub) -> None:
     sp.add_argument("--workers", type=positive_int, default=None, help="processes (default: the usable cores, max 8)")
     sp.set_defaults(func=cmd_split)
 
-    st = tsub.add_parser("stats", help="per source format: records, accepted, rejected by reason, steps, empty "
-                                       "thoughts, missing patches, unknown resolution; action mix and lengths")
-    st.add_argument("sources", nargs="+", metavar="SRC", help="a canonical file (its .rejects.jsonl beside it counts "
-                    "too), or any input `srl traj import` reads (imported into a temporary file first)")
-    st.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    _import_options(st)
-    st.set_defaults(func=cmd_stats)
 
-    sh = tsub.add_parser("show", help="pretty-print one trajectory")
-    sh.add_argument("file", metavar="FILE", type=input_file)
-    sh.add_argument("--index", type=nonneg_int, default=0, help="which trajectory (0-based, default 0)")
-    sh.set_defaults(func=cmd_show)
-
+def _add_replay(tsub) -> None:
     rp = tsub.add_parser("replay", help="re-run trajectories in their tasks' sandboxes; verify and grade them")
     rp.add_argument("file", metavar="TRAJ.jsonl", type=input_file)
     rp.add_argument("--tasks", required=True, metavar="SUITE[:split]", help="task suite name or path, optionally "
@@ -74,6 +83,8 @@ def register(sub) -> None:
                     help="seconds for the test run (default 900)")
     rp.set_defaults(func=cmd_replay)
 
+
+def _add_generate(tsub) -> None:
     gp = tsub.add_parser("generate", help="scripted expert: verified trajectories for a suite's tasks")
     gp.add_argument("--tasks", required=True, metavar="SUITE[:split]",
                     help="task suite name or path, optionally SUITE:split")
