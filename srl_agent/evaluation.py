@@ -23,7 +23,7 @@ from srl_agent.errors import ConfigError, DockerUnavailableError, InputError, SR
 from srl_agent.policy.base import Policy
 from srl_agent.runner import StopRequest, done_unless_error, run_units
 from srl_agent.task import Task
-from srl_agent.traces.expert import annotate
+from srl_agent.trajectory.to_trace import annotate
 from srl_agent.traces.schema import Trace, write_json
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ def evaluate(tasks: Sequence[Task], policy: Policy, run_dir: str | Path, *, agen
 
     `sandbox_factory(task)` is a context manager giving a sandbox at the task's start state (default:
     `srl_agent.tasks.task_sandbox` on `backend` "local", or in Ray actors on the cluster at `address` for
-    "ray"; see srl_agent.sandbox.backends); the samples of a task share one sandbox, reset between them.
+    "ray"; see srl_agent.tasks.backends); the samples of a task share one sandbox, reset between them.
     `prefixes[instance_id]`: expert steps to replay before the policy's first call (expert-prefix episodes). Episodes
     that could not start (sandbox or image failures) write no report, so rerunning the command retries them.
     Once `stop` is set (the first Ctrl-C) no episode starts and running ones end before their next step without
@@ -117,7 +117,7 @@ def evaluate(tasks: Sequence[Task], policy: Policy, run_dir: str | Path, *, agen
     run_dir.mkdir(parents=True, exist_ok=True)
     _check_config(run_dir, {"samples": samples, **(record or {})})
     if sandbox_factory is None:
-        from srl_agent.sandbox.backends import task_sandbox_factory
+        from srl_agent.tasks.backends import task_sandbox_factory
 
         sandbox_factory = task_sandbox_factory(backend, address=address, size=workers)
     agent_config = agent_config or AgentConfig()

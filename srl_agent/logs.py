@@ -1,7 +1,7 @@
 """Logging for the library: module loggers under `srl_agent`, shown once per machine under accelerate.
 
 Library code logs (`log = logging.getLogger(__name__)`), never prints; the `srl` CLI installs the one handler
-(srl_agent.cli_helpers.configure_output, levels by `-v`/`-q`). Under `accelerate launch` every process runs the
+(srl_agent.cli.helpers.configure_output, levels by `-v`/`-q`). Under `accelerate launch` every process runs the
 same code, so the handler carries `RankZeroFilter`: records of processes whose local rank is not 0 are dropped,
 unless `SRL_LOG_ALL_RANKS=1` is set (then each line is prefixed with its rank) or a record asks for it with
 `extra={"all_ranks": True}` (for what only that process knows, e.g. its own error).

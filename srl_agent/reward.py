@@ -209,12 +209,12 @@ column) or one string for all."""
 
 # ------------------------------------------------------------------------------ SWE-RL patch similarity
 def patch_similarity_reward(completion: str, code_context: dict[str, str], oracle_new_content: dict[str, str]) -> float:
-    """SWE-RL's reward on the search/replace edit format (srl_agent/eval_modes/edits.py): -1 when the completion
+    """SWE-RL's reward on the search/replace edit format (srl_agent/edit_blocks.py): -1 when the completion
     is malformed or its edits do not apply to `code_context` (path -> file text before); otherwise, for every
     file either side changes, difflib's ratio (autojunk off, as SWE-RL fixes it) between the predicted and the
     oracle change (each a unified diff without headers, 3 lines of context), averaged over those files. A file
     only one side changes scores 0. The numbers are SWE-RL's `calculate_search_replace_reward`."""
-    from srl_agent.eval_modes.edits import EditFormatError, apply_edits, normalized_change, parse_edits
+    from srl_agent.edit_blocks import EditFormatError, apply_edits, normalized_change, parse_edits
 
     try:
         pred_new = apply_edits(code_context, parse_edits(completion).edits)

@@ -63,12 +63,26 @@ class StopRequest:
     __call__ = is_set
 
 
-def _stop_now(signum, frame) -> None:  # the second Ctrl-C: no waiting on threads that may run for minutes
-    from srl_agent.sandbox.container import remove_all_started
+# Cleanups the second Ctrl-C runs before exiting at once (os._exit skips atexit). The sandbox registers its
+# "remove every container this process started" here when it is imported, so this low-level module needs no
+# import of the sandbox (imports point down the pipeline: docs/architecture.md).
+_STOP_NOW_CLEANUPS: list[Callable[[], object]] = []
 
+
+def on_stop_now(cleanup: Callable[[], object]) -> None:
+    """Run `cleanup()` when a second Ctrl-C stops the process at once (each function registered once)."""
+    if cleanup not in _STOP_NOW_CLEANUPS:
+        _STOP_NOW_CLEANUPS.append(cleanup)
+
+
+def _stop_now(signum, frame) -> None:  # the second Ctrl-C: no waiting on threads that may run for minutes
     print("srl: stopped at once (second Ctrl-C); rerun the same command to resume", file=sys.stderr, flush=True)
     try:
-        remove_all_started()
+        for cleanup in list(_STOP_NOW_CLEANUPS):
+            try:
+                cleanup()
+            except Exception:  # noqa: BLE001 - one failed cleanup must not keep the others from running
+                pass
     finally:
         os._exit(INTERRUPT_EXIT)
 

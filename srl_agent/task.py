@@ -50,7 +50,7 @@ class Task:
         """Load our own task record, or a published row as it is: SWE-bench (5.x instances with image /
         eval_script / log_parser / eval_type, or the classic schema), SWE-Gym or SWE-smith (upper-case test
         fields, JSON-string lists). `dataset` (swe-bench | swe-gym | swe-smith) picks the dataset's conventions
-        when the row cannot tell (SWE-Gym rows look like SWE-bench's); see srl_agent/tasks/rows.py."""
+        when the row cannot tell (SWE-Gym rows look like SWE-bench's); see srl_agent/task_rows.py."""
         if not isinstance(row, dict):
             raise InputError("task record is not an object")
         iid = row.get("instance_id")
@@ -63,7 +63,7 @@ class Task:
             extra.update({k: v for k, v in row.items() if k not in known and k != "schema"})
             f2p, p2p = row.get("fail_to_pass"), row.get("pass_to_pass")
         else:
-            from srl_agent.tasks.rows import published_fields  # the tasks package imports this module
+            from srl_agent.task_rows import published_fields  # the tasks package imports this module
 
             kw, extra = published_fields(row, dataset, known)
             f2p = row.get("FAIL_TO_PASS", row.get("fail_to_pass"))

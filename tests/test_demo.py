@@ -15,7 +15,7 @@ from srl_agent import demo
 from srl_agent.actions import Action
 from srl_agent.task import Task
 from srl_agent.trajectory import Source, Step, Trajectory, write_trajectories
-from srl_agent import demo_stages as st
+from srl_agent.demo import stages as st
 
 RUN_DIR_STAGES = [s.name for s in demo.STAGES if not s.setup]
 SETUP_STAGES = [s.name for s in demo.STAGES if s.setup]
@@ -115,7 +115,7 @@ def test_a_verified_replay_is_reused_only_for_the_same_inputs(tmp_path, monkeypa
     """The expert stage's replay is kept per (trajectories, task images, code): the same inputs in a fresh run
     dir reuse it, a changed trajectory file or --reverify replays again. The replay itself is faked here (the
     quick demo above runs it for real)."""
-    from srl_agent import demo_expert as de
+    from srl_agent.demo import expert as de
 
     monkeypatch.setenv("SRL_HOME", str(tmp_path / "home"))
     monkeypatch.setattr(st, "_package_tags", lambda: [])

@@ -9,8 +9,8 @@ import time
 import pytest
 
 from srl_agent import demo
-from srl_agent import demo_stages as st
-from srl_agent.demo_background import BackgroundBuild, BackgroundBuildError
+from srl_agent.demo import stages as st
+from srl_agent.demo.background import BackgroundBuild, BackgroundBuildError
 
 
 def _alive(pid: int) -> bool:

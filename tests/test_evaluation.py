@@ -164,7 +164,7 @@ def test_eval_steps_reports_mean_reward_and_parse_rate(tmp_path):
 
 
 def _cli(argv: list[str]) -> int:
-    from srl_agent import eval_cli
+    from srl_agent.cli import eval as eval_cli
 
     parser = argparse.ArgumentParser(prog="srl")
     eval_cli.register(parser.add_subparsers(dest="command"))
@@ -232,7 +232,7 @@ def test_srl_eval_in_containers_resumes_and_renders(docker_engine, tmp_path):
     assert _cli(argv) == 0  # resume: both done, nothing reruns
     assert {p: p.stat().st_mtime_ns for p in run.rglob("trace.json")} == before
 
-    from srl_agent.traces.cli import write_report
+    from srl_agent.cli.traces import write_report
 
     html = write_report(run, tmp_path / "report.html").read_text()
     assert html.count('class="step"') == 3 + 2 and "FAIL_TO_PASS" in html

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from srl_agent.errors import DockerUnavailableError, SandboxError
+from srl_agent.runner import on_stop_now
 
 LABEL = "srl-agent"  # every container we start carries `srl-agent=1`; `srl env gc` removes them all
 TOOLS_DIR = "/usr/local/lib/srl-agent"  # root-owned 0755: the agent can read the tools, never change them
@@ -229,6 +230,7 @@ def _register(container: Container) -> None:
         if not _hooks_installed:
             _hooks_installed = True
             atexit.register(remove_all_started)
+            on_stop_now(remove_all_started)  # a second Ctrl-C exits without atexit
             _install_signal_handlers()
 
 

@@ -27,7 +27,7 @@ from swebench.types import TestSpec
 
 from srl_agent.errors import InputError, SRLError
 from srl_agent.task import Task
-from srl_agent.tasks.rows import image_candidates, node_id_files
+from srl_agent.task_rows import image_candidates, node_id_files
 
 log = logging.getLogger(__name__)
 INSTANCE_KEYS = ("instance_id", "repo", "base_commit", "version", "image", "eval_script", "log_parser", "eval_type",

@@ -159,7 +159,7 @@ def import_any(path: Path, fmt: str | None = None):
 
 
 def expert_view(path: Path, *, fmt: str | None = None, prompt: PromptConfig | None = None) -> View:
-    from srl_agent.traces.expert import trace_from_trajectory
+    from srl_agent.trajectory.to_trace import trace_from_trajectory
 
     trajectories, summary, rejects = import_any(path, fmt)
     if not trajectories:
@@ -218,7 +218,7 @@ def predictions_view(path: Path) -> View:
 
 def expert_actions_any(path: str | Path, fmt: str | None = None) -> dict[str, list[str]]:
     """instance_id -> the expert's canonical actions, from expert trajectories in any importable format."""
-    from srl_agent.traces.expert import expert_actions
+    from srl_agent.trajectory.to_trace import expert_actions
 
     path = Path(path)
     if not path.exists():

@@ -28,8 +28,8 @@ def world() -> tuple[int, int]:
 
 
 def train_parser() -> argparse.ArgumentParser:
-    """Exactly `srl train`'s parser (srl_agent.train.cli), under this module's name."""
-    from srl_agent.train.cli import register
+    """Exactly `srl train`'s parser (srl_agent.cli.train), under this module's name."""
+    from srl_agent.cli.train import register
 
     root = argparse.ArgumentParser(prog="python -m srl_agent.train.launch")
     sub = root.add_subparsers(dest="command")
@@ -43,7 +43,7 @@ def overrides_for(args: argparse.Namespace, num_processes: int) -> tuple[dict, o
     """`srl train`'s overrides (and the config they give), plus gradient accumulation for this many processes
     (so that one optimizer step still sees the configured batch) when the config derives it and does not fix it."""
     from srl_agent.train import METHODS, resolve
-    from srl_agent.train.cli import train_settings
+    from srl_agent.cli.train import train_settings
     from srl_agent.train.config import load_config
 
     settings, overrides = train_settings(args)  # -c KEY=VALUE and --report-to, then the flags
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["train"]:  # `... -m srl_agent.train.launch train --method ...` reads as `srl train ...`
         argv = argv[1:]
     args = train_parser().parse_args(argv)
-    from srl_agent.cli_helpers import configure_output
+    from srl_agent.cli.helpers import configure_output
 
     configure_output(int(os.environ.get("SRL_VERBOSE", "0") or 0))  # as `srl train`; SRL_VERBOSE=1 is `srl -v`
     rank, size = world()

@@ -25,7 +25,7 @@ class TaskSandboxes:
     def pools_for(self, needs: dict[str, tuple[Task, int]]) -> dict[str, Any]:
         """A pool per task of a batch, each with room for that task's episodes at once (they run in lockstep, so
         none may wait); pools of tasks outside the batch beyond `max_open_tasks` are closed."""
-        from srl_agent.sandbox.backends import make_pool
+        from srl_agent.tasks.backends import make_pool
 
         old, out = [], {}
         with self._lock:

@@ -122,7 +122,7 @@ def test_real_training_run_is_quiet_shows_progress_and_writes_a_model_card(world
 
 # ------------------------------------------------------------------------------------------------- output
 def test_third_party_warnings_hidden_by_default_and_back_with_v():
-    code = ("import sys, warnings\nfrom srl_agent.cli_helpers import configure_output\n"
+    code = ("import sys, warnings\nfrom srl_agent.cli.helpers import configure_output\n"
             "configure_output(int(sys.argv[1]))\n"
             "warnings.warn_explicit('old API', FutureWarning, 'x.py', 1, module='transformers.utils')\n"
             "warnings.warn_explicit('odd input', UserWarning, 'x.py', 2, module='trl.trainer')\n"

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from srl_agent.eval_modes.edits import (EditFormatError, apply_edits, normalized_change, parse_edits,
+from srl_agent.edit_blocks import (EditFormatError, apply_edits, normalized_change, parse_edits,
                                         patched_contents, render_edits, unified_patch)
 from srl_agent.reward import FORMAT_ERROR_REWARD, make_patch_similarity_reward, patch_similarity_reward
 

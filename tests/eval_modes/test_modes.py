@@ -8,7 +8,7 @@ import json
 import pytest
 
 from srl_agent.eval_modes.agentless import AgentlessConfig, agentless_step, parse_localization
-from srl_agent.eval_modes.edits import patched_contents, unified_patch
+from srl_agent.edit_blocks import patched_contents, unified_patch
 from srl_agent.eval_modes.oracle import OracleConfig, files_in_prompt, oracle_step
 from srl_agent.eval_modes.runner import evaluate_edits
 from srl_agent.eval_modes.scripted import GoldEditPolicy

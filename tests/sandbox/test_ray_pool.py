@@ -44,7 +44,7 @@ def _container_exists(cid: str) -> bool:
 
 
 def test_unknown_backend_and_stray_address_are_config_errors():
-    from srl_agent.sandbox.backends import make_pool, task_sandbox_factory
+    from srl_agent.tasks.backends import make_pool, task_sandbox_factory
 
     with pytest.raises(ConfigError, match="choose one of local, ray"):
         make_pool("k8s", "img", 1)
@@ -56,7 +56,7 @@ def test_unknown_backend_and_stray_address_are_config_errors():
 def test_ray_pool_has_the_local_pool_api(ray_cluster, base_image):
     """Same calls, same types, same reset between uses; the project's own errors come back as themselves."""
     from srl_agent.sandbox import Observation
-    from srl_agent.sandbox.backends import make_pool
+    from srl_agent.tasks.backends import make_pool
     from srl_agent.sandbox.ray_pool import RemoteSandbox
 
     with make_pool("ray", base_image, 1) as pool:
@@ -82,7 +82,7 @@ def test_ray_pool_has_the_local_pool_api(ray_cluster, base_image):
 def test_killed_actor_is_an_infrastructure_failure_and_is_replaced(ray_cluster, base_image):
     """A dead actor fails every call with SandboxError (never a hang), its container is removed from its node,
     and the pool starts a new sandbox for the next user."""
-    from srl_agent.sandbox.backends import make_pool
+    from srl_agent.tasks.backends import make_pool
 
     with make_pool("ray", base_image, 1) as pool:
         with pool.acquire() as sb:

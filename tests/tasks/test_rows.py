@@ -14,8 +14,9 @@ from swebench.task.repo import load_task_repo
 
 from srl_agent.errors import InputError
 from srl_agent.task import Task
-from srl_agent.tasks import rows as rows_mod
-from srl_agent.tasks.rows import load_tasks, read_rows, reverse_patch, eval_command
+from srl_agent import task_rows as rows_mod
+from srl_agent.task_rows import eval_command, reverse_patch
+from srl_agent.tasks.rows import load_tasks, read_rows
 from srl_agent.tasks.swebench import MissingImagesError, ensure_images, swebench_spec
 
 FIX = Path(__file__).parent / "fixtures"

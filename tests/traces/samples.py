@@ -67,7 +67,7 @@ def trajectory_file(path: Path, trajectories: list[Trajectory] | None = None) ->
 
 def view_cli(argv: list[str]) -> int:
     """`srl traces ...` through the command's own parser (errors raise, for pytest.raises)."""
-    from srl_agent.traces import cli
+    from srl_agent.cli import traces as cli
 
     parser = argparse.ArgumentParser(prog="srl")
     cli.register(parser.add_subparsers(dest="command"))

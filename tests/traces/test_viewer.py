@@ -14,7 +14,7 @@ from srl_agent.grade_report import GradeReport
 from srl_agent.prompts import PromptConfig, build_step_messages
 from srl_agent.traces import Trace, TraceStep
 from srl_agent.traces.display import describe, swe_agent_command
-from srl_agent.traces.expert import trace_from_trajectory
+from srl_agent.trajectory.to_trace import trace_from_trajectory
 from srl_agent.traces.html import char_diff, patch_html
 from srl_agent.traces.viewer import render_html, trace_names
 from srl_agent.trajectory import Step

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from srl_agent.cli_helpers import check_distinct, check_output, context_rounds, input_path, nonneg_int, output_file
+from srl_agent.cli.helpers import check_distinct, check_output, context_rounds, input_path, nonneg_int, output_file
 from srl_agent.errors import ConfigError
 from srl_agent.prompts import PromptConfig
 from srl_agent.traces.loaders import View, add_tasks, expert_actions_any, load_view
@@ -16,7 +16,7 @@ DEFAULT_LIMIT = 1000
 
 
 def writable_file(path: str | Path, flag: str) -> Path:
-    """`path` as an output file, checked before any work (srl_agent.cli_helpers.check_output), its folder made."""
+    """`path` as an output file, checked before any work (srl_agent.cli.helpers.check_output), its folder made."""
     path = check_output(path, flag)
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
@@ -30,7 +30,7 @@ def load_report(path: str | Path, *, expert: str | Path | None = None, tasks: st
     if expert is not None:
         if view.kind == "steps":
             raise ConfigError("--expert: eval-steps results already hold the expert action of every example")
-        from srl_agent.traces.expert import annotate
+        from srl_agent.trajectory.to_trace import annotate
 
         actions = expert_actions_any(expert)
         for trace in view.traces:

@@ -7,7 +7,7 @@ import shlex
 import subprocess
 import sys
 
-from srl_agent.cli_helpers import Parser, memory_size, positive_float, positive_int
+from srl_agent.cli.helpers import Parser, memory_size, positive_float, positive_int
 from srl_agent.errors import ConfigError, UsageError
 
 TIMEOUT_EXIT = 124  # like coreutils `timeout`

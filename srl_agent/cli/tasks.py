@@ -7,10 +7,10 @@ import argparse
 import sys
 import time
 
-from srl_agent.cli_helpers import nonneg_int, output_file, positive_int, suite_and_split
+from srl_agent.cli.helpers import nonneg_int, output_file, positive_int, suite_and_split
 from srl_agent.errors import InputError, SRLError
 from srl_agent.progress import progress
-from srl_agent.tasks.rows import DATASETS
+from srl_agent.task_rows import DATASETS
 
 
 class ValidationError(SRLError, RuntimeError):
@@ -121,7 +121,7 @@ def _is_suite(source: str) -> bool:
 
 def _image_status(t) -> str:
     from srl_agent.errors import DockerUnavailableError
-    from srl_agent.tasks.rows import image_candidates
+    from srl_agent.task_rows import image_candidates
     from srl_agent.tasks.swebench import is_bundled, image_present
 
     src = t.extra.get("image_source", "row")

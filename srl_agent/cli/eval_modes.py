@@ -1,5 +1,5 @@
 """`srl eval --mode oracle-files | agentless`: build the mode's policy and step from the parsed arguments, run,
-print the summary (srl_agent/eval_cli.py parses the arguments and loads the tasks)."""
+print the summary (srl_agent/cli/eval.py parses the arguments and loads the tasks)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ EDIT_MAX_NEW_TOKENS = 4096
 
 def edit_policy(args: argparse.Namespace):
     """The gold-edit script for `--policy scripted --model gold`, else the model backend the flags name."""
-    if args.policy == "scripted":  # srl_agent.eval_cli.check_policy_model checked --model gold
+    if args.policy == "scripted":  # srl_agent.cli.eval.check_policy_model checked --model gold
         from srl_agent.eval_modes.scripted import GoldEditPolicy
 
         return GoldEditPolicy()
-    from srl_agent.eval_cli import _policy
+    from srl_agent.cli.eval import _policy
 
     if args.max_new_tokens is None:
         args.max_new_tokens = EDIT_MAX_NEW_TOKENS
@@ -58,7 +58,7 @@ def run_edit_mode(args: argparse.Namespace, tasks: list[Task], spec: str) -> int
 
 def swebench_batch_grader(run_dir: Path, model: str, workers: int):
     """Grade a run's patches with swebench's own harness (its logs under RUN/swebench-judge)."""
-    from srl_agent.grading_cli import Prediction, grade_with_swebench
+    from srl_agent.cli.grade import Prediction, grade_with_swebench
 
     def grade(tasks: list[Task], patches: dict[str, str]):
         preds = [Prediction(t.instance_id, model, patches[t.instance_id]) for t in tasks]

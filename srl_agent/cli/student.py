@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from srl_agent.cli_helpers import check_input, check_output, input_file, nonneg_int, output_dir, seed
+from srl_agent.cli.helpers import check_input, check_output, input_file, nonneg_int, output_dir, seed
 
 
 def register(sub) -> None:

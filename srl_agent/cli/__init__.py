@@ -8,7 +8,7 @@ import os
 import sys
 
 from srl_agent import __version__
-from srl_agent.cli_helpers import Parser, output_settings
+from srl_agent.cli.helpers import Parser, output_settings
 from srl_agent.errors import SRLError, UsageError
 from srl_agent.runner import Interrupted
 
@@ -17,16 +17,16 @@ USAGE_EXIT, FAILURE_EXIT, INTERRUPT_EXIT, PIPE_EXIT = 2, 1, 130, 141
 # Each module exposes `register(subparsers)`; it adds its parsers and sets `func(args) -> int` on them.
 # Imported lazily per group so `srl --help` does not import torch.
 COMMAND_MODULES = {
-    "env": "srl_agent.sandbox.cli",
-    "traj": "srl_agent.trajectory.cli",
-    "student": "srl_agent.policy.cli",
-    "train": "srl_agent.train.cli",
-    "tasks": "srl_agent.tasks.cli",
-    "grade": "srl_agent.grading_cli",
-    "eval": "srl_agent.eval_cli",
-    "eval-steps": "srl_agent.eval_cli",
-    "traces": "srl_agent.traces.cli",
-    "demo": "srl_agent.demo",
+    "env": "srl_agent.cli.env",
+    "traj": "srl_agent.cli.traj",
+    "student": "srl_agent.cli.student",
+    "train": "srl_agent.cli.train",
+    "tasks": "srl_agent.cli.tasks",
+    "grade": "srl_agent.cli.grade",
+    "eval": "srl_agent.cli.eval",
+    "eval-steps": "srl_agent.cli.eval",
+    "traces": "srl_agent.cli.traces",
+    "demo": "srl_agent.cli.demo",
 }
 
 HELP = {

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from srl_agent.cli_helpers import (add_split_arg, check_distinct, check_model, context_rounds, input_file,
+from srl_agent.cli.helpers import (add_split_arg, check_distinct, check_model, context_rounds, input_file,
                                    nonneg_int, output_dir, output_file, positive_float, positive_int, seed,
                                    suite_and_split, whole)
 from srl_agent.errors import InputError, UsageError

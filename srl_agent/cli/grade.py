@@ -9,7 +9,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from srl_agent.cli_helpers import (add_split_arg, check_distinct, check_output, output_dir, output_file,
+from srl_agent.cli.helpers import (add_split_arg, check_distinct, check_output, output_dir, output_file,
                                    positive_float, positive_int, suite_and_split, text_file)
 from srl_agent.errors import InputError
 from srl_agent.grading import GradeReport, grade_patch

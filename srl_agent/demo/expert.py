@@ -18,7 +18,7 @@ import subprocess
 from pathlib import Path
 from typing import Callable
 
-from srl_agent import demo_stages as st
+from srl_agent.demo import stages as st
 
 log = logging.getLogger(__name__)
 REPLAY_CACHE_SCHEMA = "srl-verified-replay/1"

@@ -8,6 +8,7 @@ import os
 from contextlib import redirect_stdout
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from srl_agent.errors import SRLError
 from srl_agent.resources import resource_dir
@@ -56,6 +57,7 @@ class Context:
     log: Path
     trajectories: Path | None = None  # bundled trajectory file(s) override (--trajectories)
     facts: dict = field(default_factory=dict)
+    run_command: Callable[[list[str]], int] | None = None  # runs one `srl` command (srl_agent.cli.demo's)
 
     def p(self, *parts: str) -> Path:
         return self.run_dir.joinpath(*parts)
@@ -74,16 +76,15 @@ def shown_path(path: Path | str) -> str:
 
 
 def run_srl(ctx: Context, argv: list[str]) -> int:
-    """Run one `srl` command in this process (no second torch import); its stdout goes to the stage log,
-    its progress bars (stderr) to the terminal. SRLErrors propagate to the demo, which names the stage."""
-    from srl_agent.cli import build_parser
-
-    args = build_parser(argv).parse_args(argv)
+    """Run one `srl` command through the context's runner; its stdout goes to the stage log, its progress bars
+    (stderr) to the terminal. SRLErrors propagate to the demo, which names the stage."""
+    if ctx.run_command is None:
+        raise DemoStageError("the demo was started without a command runner (use `srl demo` or pass run_command)")
     with open(ctx.log, "a", encoding="utf-8") as log:
         log.write(f"\n$ srl {' '.join(argv)}\n")
         log.flush()
         with redirect_stdout(log):
-            return int(args.func(args) or 0)
+            return ctx.run_command(argv)
 
 
 # ------------------------------------------------------------------------------------------- set-up stages
@@ -134,7 +135,7 @@ def tasks_run(ctx: Context) -> dict:
     return {"images": len(_package_tags())}
 
 
-from srl_agent.demo_expert import (_package, _round_robin, bundled_digest, bundled_files,  # noqa: E402,F401
+from srl_agent.demo.expert import (_package, _round_robin, bundled_digest, bundled_files,  # noqa: E402,F401
                                   expert_commands, expert_done, expert_paths, expert_run)
 
 
@@ -187,7 +188,7 @@ def student_ready(ctx: Context) -> bool:
 
 
 def student_run(ctx: Context) -> dict:
-    """Wait for the build the demo started in the background (srl_agent.demo_background), else build here."""
+    """Wait for the build the demo started in the background (srl_agent.demo.background), else build here."""
     import sys
 
     build = ctx.facts.pop("background", None)

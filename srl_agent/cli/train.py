@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from srl_agent.cli_helpers import check_input, check_model, check_steps_dataset, output_dir, positive_int, seed, suite_and_split
+from srl_agent.cli.helpers import check_input, check_model, check_steps_dataset, output_dir, positive_int, seed, suite_and_split
 from srl_agent.train import METHODS
 
 REPORT_TO = ("tensorboard", "wandb", "mlflow", "trackio", "none")

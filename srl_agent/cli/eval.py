@@ -6,11 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from srl_agent.cli_helpers import (add_split_arg, check_input, check_model, check_output, check_steps_dataset,
+from srl_agent.cli.helpers import (add_split_arg, check_input, check_model, check_output, check_steps_dataset,
                                    context_rounds, input_path, nonneg_float, output_dir, positive_float, positive_int,
                                    probability, seed, suite_and_split)
 from srl_agent.errors import ConfigError, UsageError
-from srl_agent.tasks.rows import DATASETS
+from srl_agent.task_rows import DATASETS
 from srl_agent.tasks.suite import split_suite_spec  # noqa: F401 - kept importable from here
 
 MODES = ("agent", "oracle-files", "agentless")
@@ -56,7 +56,7 @@ def _eval(args: argparse.Namespace) -> int:
         raise UsageError("--judge swebench is for --mode oracle-files / agentless; grade an agent run's "
                          "predictions.jsonl with `srl grade --judge swebench`")
     if args.mode != "agent":
-        from srl_agent.eval_modes.cli import check_edit_args
+        from srl_agent.cli.eval_modes import check_edit_args
 
         check_edit_args(args)
     suite, split = suite_and_split(args.tasks, args.split)
@@ -77,7 +77,7 @@ def _eval(args: argparse.Namespace) -> int:
     for t in tasks:
         t.image = found.get(t.instance_id, t.image)
     if args.mode != "agent":
-        from srl_agent.eval_modes.cli import run_edit_mode
+        from srl_agent.cli.eval_modes import run_edit_mode
 
         return run_edit_mode(args, tasks, spec)
     if args.samples > 1 and args.temperature == 0 and args.policy != "scripted":
@@ -87,7 +87,7 @@ def _eval(args: argparse.Namespace) -> int:
                         prompt=PromptConfig(context_rounds=args.context_rounds))
     expert = None
     if args.expert:
-        from srl_agent.traces.expert import load_expert
+        from srl_agent.trajectory.to_trace import load_expert
 
         expert = load_expert(args.expert)
     policy = _policy(args, **({"batch_size": 1} if args.policy == "transformers" else {}))

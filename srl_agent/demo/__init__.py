@@ -1,14 +1,13 @@
 """`srl demo`: the whole pipeline on the bundled default (tasks, verified expert trajectories, the tiny student,
 SRL training, step reward before/after, agent evaluation in containers, the HTML report), resumable stage by stage.
 
-Each stage is a real `srl` command (srl_agent.demo_stages) run in this process; its output lives in the run
+Each stage is a real `srl` command (srl_agent.demo.stages) run in this process; its output lives in the run
 directory and `stages.json` records the settings that produced it, so a second run skips what is already done
 and a run with other settings (or `--fresh`) redoes it. A failure names the stage and the command that reruns it.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import shutil
@@ -20,8 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from srl_agent import demo_stages as st
-from srl_agent.cli_helpers import input_path, output_dir
+from srl_agent.demo import stages as st
 from srl_agent.errors import SRLError
 from srl_agent.runner import atomic_write
 
@@ -136,15 +134,18 @@ def _save_records(path: Path, records: dict[str, dict]) -> None:
     atomic_write(path, json.dumps({"schema": STAGES_SCHEMA, "stages": records}, indent=1) + "\n")
 
 
-def run_demo(plan: st.DemoPlan, run_dir: Path, *, fresh: bool = False, trajectories: Path | None = None,
-             reverify: bool = False, out=sys.stdout) -> dict:
-    """Run (or resume) every stage; write summary.json; return it. Raises DemoStageError naming the stage."""
+def run_demo(plan: st.DemoPlan, run_dir: Path, run_command: Callable[[list[str]], int], *, fresh: bool = False,
+             trajectories: Path | None = None, reverify: bool = False, out=sys.stdout) -> dict:
+    """Run (or resume) every stage; write summary.json; return it. Raises DemoStageError naming the stage.
+
+    `run_command(argv) -> exit code` runs one `srl` command in this process (srl_agent.cli.demo passes the CLI's
+    own dispatcher: the demo sits below the CLI and does not import it)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     if fresh:
         for name in RUN_OUTPUTS:
             target = run_dir / name
             shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
-    ctx = st.Context(plan, run_dir.resolve(), run_dir.resolve() / "demo.log", trajectories)
+    ctx = st.Context(plan, run_dir.resolve(), run_dir.resolve() / "demo.log", trajectories, run_command=run_command)
     ctx.facts["reverify"] = reverify
     records_path = ctx.p("stages.json")
     old = _load_records(records_path)
@@ -171,9 +172,9 @@ def run_demo(plan: st.DemoPlan, run_dir: Path, *, fresh: bool = False, trajector
 
 
 def _start_student(ctx: st.Context, stack: ExitStack, say: Callable[[str], None]) -> None:
-    """When the student must be built, start its build now in a second process (srl_agent.demo_background):
+    """When the student must be built, start its build now in a second process (srl_agent.demo.background):
     it overlaps the image builds and the replay instead of adding its minutes after them."""
-    from srl_agent.demo_background import BackgroundBuild
+    from srl_agent.demo.background import BackgroundBuild
 
     if st.student_ready(ctx):
         return
@@ -306,37 +307,3 @@ def format_summary(s: dict) -> str:
               "expected to resolve tasks (0 resolved is the honest result). The step reward before/after training "
               "is what to watch; the same commands train a Qwen2.5-Coder-class model on a GPU (docs/demo.md)."]
     return "\n".join(lines)
-
-
-def _demo(args: argparse.Namespace) -> int:
-    import warnings
-
-    # The stages' own progress stays (replay, eval-steps, training, eval); `srl` already hides library
-    # deprecation notices and load/save bars (srl_agent.cli_helpers.configure_output) unless -v, and the
-    # demo also hides the libraries' UserWarnings, which would bury the one line per stage.
-    if getattr(args, "verbose", 0) <= 0:
-        warnings.filterwarnings("ignore", category=UserWarning)
-    plan = st.QUICK if args.quick else st.FULL
-    trajectories = Path(args.trajectories) if args.trajectories is not None else None
-    run_demo(plan, Path(args.run_dir), fresh=args.fresh, trajectories=trajectories, reverify=args.reverify)
-    return 0
-
-
-def register(sub) -> None:
-    p = sub.add_parser("demo", help="the whole pipeline on the bundled default (tasks, expert trajectories, "
-                                    "tiny student, SRL, evaluation, report)",
-                       description="Build the bundled tasks, verify the bundled expert trajectories by replay, "
-                                   "split them, train the tiny student with SRL, measure its step reward before "
-                                   "and after, evaluate it as an agent on held-out tasks in containers, and write "
-                                   "an HTML report. Stages already done in --run-dir are skipped.")
-    p.add_argument("--quick", action="store_true", help="a small version (a handful of trajectories, a few "
-                                                        "training steps, 3 tasks): about 5 minutes")
-    p.add_argument("--run-dir", type=output_dir, default="runs/demo", help="where every output goes "
-                                                                          "(default: runs/demo)")
-    p.add_argument("--fresh", action="store_true", help="redo every stage in --run-dir (shared caches such as "
-                                                        "images and the student stay)")
-    p.add_argument("--reverify", action="store_true", help="replay the bundled trajectories even when this "
-                   "machine verified the same files against the same task images and code before (the verified "
-                   "replay is kept in $SRL_HOME/verified-replays)")
-    p.add_argument("--trajectories", type=input_path, default=None, help=argparse.SUPPRESS)  # tests, development
-    p.set_defaults(func=_demo)
