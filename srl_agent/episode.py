@@ -122,7 +122,8 @@ class Episode:
         self.turns: list[Turn] = []
         self.stop: Stop | None = None
         self._errors: list[tuple[str, str]] = []  # last-k: (raw output, feedback) since the last good step
-        self._chat: list[dict] = []  # growing: the conversation so far
+        # growing: the conversation so far (the task alone until `start()` adds the prefix's rounds)
+        self._chat = [dict(m) for m in build_step_messages(problem_statement, [], rules.prompt)]
 
     @property
     def done(self) -> bool:
