@@ -10,6 +10,7 @@ import pytest
 from srl_agent.actions import Action, format_completion
 from srl_agent.agent import Agent, AgentConfig
 from srl_agent.errors import CommandTimeoutError, SandboxError
+from srl_agent.grade_report import GradeReport
 from srl_agent.policy.scripted import DeterministicPolicy
 from srl_agent.prompts import PromptConfig
 from srl_agent.task import Task
@@ -17,6 +18,7 @@ from srl_agent.train.rollout import EpisodeLimits, EpisodeRunner, EpisodeSpec, T
 
 TASK = Task("demo__parity-1", problem_statement="Make f() return 2.")
 PROMPT = PromptConfig(max_observation_chars=200)
+STEPS = 5  # outputs per episode
 
 
 @dataclass
@@ -58,13 +60,8 @@ class PoolableRuntime:
         pass
 
 
-class Report:
-    def __init__(self, resolved: bool) -> None:
-        self.status, self.resolved = ("FULL" if resolved else "NO"), resolved
-
-
 def _grader(task, patch):
-    return Report("fixed" in patch)
+    return GradeReport(task.instance_id, "FULL" if "fixed" in patch else "NO", patch_exists=bool(patch))
 
 
 def _say(action: Action) -> str:
@@ -74,20 +71,21 @@ def _say(action: Action) -> str:
 SCRIPTS = {
     "submitted": [_say(Action.bash("ls")), "no think block", _say(Action.bash("slow")),
                   _say(Action.editor("create", "/testbed/f.py", file_text="fixed")), _say(Action.submit())],
-    "step_limit": [_say(Action.bash("ls")), "bad", _say(Action.bash("echo " + "y" * 500)), _say(Action.bash("ls"))],
+    "step_limit": [_say(Action.bash("ls")), "bad", _say(Action.bash("echo " + "y" * 500)), _say(Action.bash("ls")),
+                   _say(Action.bash("slow")), _say(Action.submit())],
     "sandbox_error": [_say(Action.bash("ls")), _say(Action.bash("boom")), _say(Action.submit())],
 }
 
 
 def _eval(outputs: list[str]):
     policy = DeterministicPolicy(list(outputs))
-    config = AgentConfig(max_steps=4, command_timeout=5, prompt=PROMPT)
+    config = AgentConfig(max_steps=STEPS, command_timeout=5, prompt=PROMPT)
     return Agent(policy, PoolableRuntime(), config, grader=_grader).run(TASK), policy
 
 
 def _rlvr(outputs: list[str], tokenizer):
     policy = DeterministicPolicy(list(outputs))
-    limits = EpisodeLimits(max_steps=4, command_timeout=5, max_tokens=100_000, max_new_tokens=64, prompt=PROMPT)
+    limits = EpisodeLimits(max_steps=STEPS, command_timeout=5, max_tokens=100_000, max_new_tokens=64, prompt=PROMPT)
     runner = EpisodeRunner(tokenizer, TaskSandboxes(factory=lambda task: PoolableRuntime(), per_task=1), limits,
                            grader=_grader, workers=1)
     [result] = runner.run([EpisodeSpec(TASK)], TextActor(policy, tokenizer))
@@ -115,6 +113,9 @@ def test_eval_and_rlvr_give_the_same_stop_reasons_and_observations(reason, token
     assert eval_feedback == rlvr_feedback and all(f.startswith("OBSERVATION:\n") for f in eval_feedback)
     assert result.messages[0] == eval_policy.prompts[0][0] and result.messages[1] == eval_policy.prompts[0][1]
     assert (reason == "sandbox_error") == (result.reward is None) and trace.resolved == result.resolved
+    if reason == "submitted":  # the script's malformed output and timeout got the core's messages in both
+        assert "could not be parsed" in eval_feedback[1] and eval_feedback[2].endswith("timed out: no output for 5s")
+        assert trace.resolved and result.reward == 1.0
 
 
 def test_the_contexts_differ_only_in_what_is_shown():
@@ -126,7 +127,7 @@ def test_the_contexts_differ_only_in_what_is_shown():
         [Action.bash("ls").render(), Action.bash("echo " + "y" * 500).render()]
     from srl_agent.episode import Episode, EpisodeRules
 
-    growing = Episode(TASK.problem_statement, PoolableRuntime(), EpisodeRules(max_steps=4, context="growing",
+    growing = Episode(TASK.problem_statement, PoolableRuntime(), EpisodeRules(max_steps=STEPS, context="growing",
                                                                                prompt=PROMPT))
     growing.start()
     for raw in outputs[:3]:
