@@ -133,3 +133,17 @@ def test_the_contexts_differ_only_in_what_is_shown():
     for raw in outputs[:3]:
         growing.act(raw)
     assert [m["content"] for m in growing.messages() if m["role"] == "assistant"] == outputs[:3]
+
+
+def test_rollout_context_is_a_setting_and_last_k_is_refused_with_the_reason():
+    from srl_agent.errors import ConfigError
+    from srl_agent.train.config import load_config
+    from srl_agent.train.rlvr import RLVRConfig
+
+    cfg = load_config(RLVRConfig, "rlvr_cpu")
+    assert cfg.rollout_context == "growing" and cfg.limits().rules().context == "growing"
+    assert cfg.to_dict()["rollout_context"] == "growing"  # written to train_config.json
+    with pytest.raises(ConfigError, match="rollout_func takes one"):
+        load_config(RLVRConfig, "rlvr_cpu", rollout_context="last-k")
+    with pytest.raises(ConfigError):
+        EpisodeLimits(context="last-k")
