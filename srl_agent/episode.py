@@ -209,9 +209,10 @@ class Episode:
         if turn.stop is None and len(self.turns) + 1 >= self.rules.max_steps:
             turn = _with_stop(turn, self.end(STEP_LIMIT, f"{self.rules.max_steps} steps without submitting"))
         self.turns.append(turn)
-        self._chat.append({"role": "assistant", "content": turn.raw})
-        if turn.stop is None:  # nothing follows the last output
-            self._chat.append({"role": "user", "content": turn.feedback})
+        if self.rules.context == "growing":
+            self._chat.append({"role": "assistant", "content": turn.raw})
+            if turn.stop is None:  # nothing follows the last output
+                self._chat.append({"role": "user", "content": turn.feedback})
         return turn
 
 
