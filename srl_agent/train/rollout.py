@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Sequence
 
-from srl_agent.episode import SANDBOX_ERROR, STEP_LIMIT, Episode, EpisodeRules, observation_message
+from srl_agent.episode import SANDBOX_ERROR, STEP_LIMIT, Episode, EpisodeRules
 from srl_agent.errors import ConfigError, SandboxError, TooLargeError
 from srl_agent.prompts import PromptConfig
 from srl_agent.task import Task
@@ -176,9 +176,6 @@ class ChatTokens:
             raise ValueError("the chat template renders an earlier turn differently once a user turn follows; "
                              "RLVR's growing sequence needs a template that only appends")
         return self.encode(after[cut:])
-
-
-observation_text = observation_message  # the core's observation turn (kept under its old name)
 
 
 # ---------------------------------------------------------------------------------------------------- actors
