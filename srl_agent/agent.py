@@ -1,10 +1,11 @@
 """The agent loop: the policy thinks and makes one call, the sandbox runs it, the observation goes back.
 
-One episode = one task in one sandbox. The prompt is built exactly as in training
-(`srl_agent.prompts.build_step_messages` over the student's own steps), the output is parsed with the
-reward's parser, and the loop ends by raising an `EpisodeEnd` that carries the stop reason. Whatever the
-reason, the work dir's diff is the episode's patch (SWE-agent's autosubmit) and is graded by running the
-task's tests.
+One episode = one task in one sandbox, played by the episode core (`srl_agent.episode.Episode`, shared with RLVR's
+rollouts) with the "last-k" context: the prompt is built exactly as in training
+(`srl_agent.prompts.build_step_messages` over the student's own steps) and the output is parsed with the reward's
+parser. This module adds what evaluation needs around the core: the policy call, the prompt-size check, the
+Trace, and the grade. Whatever the stop reason, the work dir's diff is the episode's patch (SWE-agent's
+autosubmit) and is graded by running the task's tests.
 """
 
 from __future__ import annotations
@@ -13,25 +14,17 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
-from srl_agent.actions import SUBMIT, Action, format_completion, parse_completion
-from srl_agent.errors import CommandTimeoutError, ConfigError, SandboxError, SRLError
+from srl_agent.episode import (INTERRUPTED, POLICY_ERROR, SANDBOX_ERROR, Episode, EpisodeRules, Turn,
+                               format_error_message)
+from srl_agent.errors import ConfigError, SandboxError
 from srl_agent.grade_report import GradeReport
 from srl_agent.policy.base import Messages, Policy, PolicyError, start_episode
-from srl_agent.prompts import PromptConfig, build_step_messages
+from srl_agent.prompts import PromptConfig
 from srl_agent.task import Task
 from srl_agent.traces.schema import Trace, TraceStep
 from srl_agent.trajectory import Step
 
-_EXAMPLE = format_completion("I should look at the repository layout first.", Action.bash("ls"))
-# Malformed outputs are shown back to the model (at most this many since its last well-formed step).
-_MAX_SHOWN_ERRORS = 2
-
-
-def format_error_message(error: str) -> str:
-    """The observation a malformed output gets: what was wrong and the exact format expected."""
-    return (f"Your output could not be parsed: {error}.\n"
-            "Reply with your reasoning inside <think>...</think>, then exactly one function call and "
-            f"nothing else, for example:\n{_EXAMPLE}")
+__all__ = ["Agent", "AgentConfig", "format_error_message", "run_episode"]
 
 
 @dataclass
@@ -55,27 +48,6 @@ class AgentConfig:
                 raise ConfigError(f"{name} must be > 0 (or None for no limit)")
 
 
-class EpisodeEnd(SRLError):
-    """Raised inside the loop to end the episode; carries the stop reason (a value of STOP_REASONS). Control flow,
-    not a failure: the loop catches it and records the reason (under SRLError like every exception raised here)."""
-
-    reason = ""
-
-    def __init__(self, detail: str = "", reason: str | None = None) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        if reason is not None:
-            self.reason = reason
-
-
-class Submitted(EpisodeEnd):
-    reason = "submitted"
-
-
-class LimitsExceeded(EpisodeEnd):
-    """reason is step_limit, context_limit or time_limit."""
-
-
 class Agent:
     """Runs one policy in one sandbox; `run(task)` plays an episode and returns its Trace.
 
@@ -92,112 +64,62 @@ class Agent:
         self.grader = grader
         self.clock = clock
         self.prefix = list(prefix)
-        self.history: list[Step] = []
-        self.recent_errors: list[tuple[str, str]] = []  # (raw output, error) since the last good step
+
+    def rules(self) -> EpisodeRules:
+        cfg = self.config
+        return EpisodeRules(max_steps=cfg.max_steps, time_limit_s=cfg.time_limit_s,
+                            command_timeout=cfg.command_timeout, context="last-k", prompt=cfg.prompt)
 
     def run(self, task: Task) -> Trace:
         policy = start_episode(self.policy, task)
-        self.history, self.recent_errors = [], []
         trace = Trace(instance_id=task.instance_id, problem_statement=task.problem_statement,
                       model=getattr(policy, "name", type(policy).__name__))
-        started = self.clock()
-        try:
-            self._replay_prefix(trace)
-            while True:
-                self.step(task, policy, trace, started)
-        except EpisodeEnd as end:
-            trace.stop_reason, trace.stop_detail = end.reason, end.detail
-        if trace.stop_reason == "interrupted":
+        episode = Episode(task.problem_statement, self.sandbox, self.rules(), prefix=self.prefix, clock=self.clock)
+        if self.prefix:
+            trace.meta["prefix_steps"] = len(self.prefix)
+        episode.start()
+        while not episode.done:
+            self.step(episode, policy, trace)
+        trace.stop_reason, trace.stop_detail = episode.stop.reason, episode.stop.detail
+        if trace.stop_reason == INTERRUPTED:
             return trace
         trace.patch = self._final_patch(trace)
-        if self.config.grade and trace.stop_reason == "sandbox_error":  # the environment failed: nothing to grade
+        if self.config.grade and trace.stop_reason == SANDBOX_ERROR:  # the environment failed: nothing to grade
             trace.grade = GradeReport.infrastructure_error(task.instance_id, trace.stop_detail or "the sandbox failed")
         elif self.config.grade:
             trace.grade = self._grade(task, trace.patch)
-        trace.wall_seconds = round(self.clock() - started, 3)
+        trace.wall_seconds = round(self.clock() - episode.started, 3)
         return trace
 
-    def _replay_prefix(self, trace: Trace) -> None:
-        """Run the expert prefix's actions; the history shows the observations this sandbox gave."""
-        for step in self.prefix:
-            try:
-                obs = self.sandbox.execute(step.action, timeout=self.config.command_timeout)
-            except SandboxError as exc:  # timeouts included: a prefix that does not replay is the sandbox's fault
-                raise EpisodeEnd(f"could not replay the expert prefix: {exc}", "sandbox_error") from None
-            self.history.append(Step(thought=step.thought, action=step.action, observation=obs.output,
-                                     exit_code=obs.exit_code))
-        if self.prefix:
-            trace.meta["prefix_steps"] = len(self.prefix)
-
-    def messages(self, task: Task) -> list[dict]:
-        """The prompt for the next step: the training prompt over the own well-formed steps, plus the
-        latest malformed outputs and their error observations (training data never has those)."""
-        msgs = [dict(m) for m in build_step_messages(task.problem_statement, self.history, self.config.prompt)]
-        for raw, error in self.recent_errors[-_MAX_SHOWN_ERRORS:]:
-            msgs.append({"role": "assistant", "content": raw})
-            msgs.append({"role": "user", "content": "OBSERVATION:\n" + format_error_message(error)})
-        return msgs
-
-    def step(self, task: Task, policy: Policy, trace: Trace, started: float) -> None:
-        cfg = self.config
+    def step(self, episode: Episode, policy: Policy, trace: Trace) -> None:
+        """One step of the core: limits, the prompt and its size, the policy's output, then `episode.act`."""
         if self.should_stop is not None and self.should_stop():
-            raise EpisodeEnd("stopped by Ctrl-C", "interrupted")
-        if len(trace.steps) >= cfg.max_steps:
-            raise LimitsExceeded(f"{cfg.max_steps} steps without submitting", "step_limit")
-        if cfg.time_limit_s is not None and self.clock() - started > cfg.time_limit_s:
-            raise LimitsExceeded(f"over {cfg.time_limit_s:g}s of wall-clock time", "time_limit")
-        messages = self.messages(task)
-        self._check_context(policy, messages)
+            episode.end(INTERRUPTED, "stopped by Ctrl-C")
+            return
+        if episode.check_limits():
+            return
+        messages = episode.messages()
+        if self._check_context(episode, policy, messages):
+            return
         t0 = self.clock()
         try:
             raw = policy.generate(messages)
         except PolicyError as exc:
-            raise EpisodeEnd(str(exc), "policy_error") from None
-        record = TraceStep(index=len(trace.steps), raw_output=raw, gen_seconds=round(self.clock() - t0, 4),
-                           prompt=messages)
-        trace.steps.append(record)
-        parsed = parse_completion(raw)
-        record.think = parsed.think
-        if not parsed.ok:
-            record.format_error = parsed.error
-            record.observation = format_error_message(parsed.error or "malformed output")
-            self.recent_errors.append((raw, parsed.error or "malformed output"))
+            episode.end(POLICY_ERROR, str(exc))
             return
-        action = parsed.action
-        record.action, record.tool = action.render(), action.tool
-        self._execute(action, record)
-        self.recent_errors = []
-        self.history.append(Step(thought=(parsed.think or "").strip(), action=action,
-                                 observation=record.observation, exit_code=record.exit_code))
-        if action.tool == SUBMIT:
-            raise Submitted("the policy submitted")
+        gen_seconds = round(self.clock() - t0, 4)
+        trace.steps.append(_trace_step(episode.act(raw), messages, gen_seconds))
 
-    def _check_context(self, policy: Policy, messages: Messages) -> None:
+    def _check_context(self, episode: Episode, policy: Policy, messages: Messages):
         cfg = self.config
-        chars = sum(len(m["content"]) for m in messages)
-        if cfg.max_prompt_chars is not None and chars > cfg.max_prompt_chars:
-            raise LimitsExceeded(f"prompt of {chars} chars > {cfg.max_prompt_chars}", "context_limit")
+        if episode.context_limit(sum(len(m["content"]) for m in messages), cfg.max_prompt_chars, "chars"):
+            return episode.stop
         # A local model also has its own window (positions minus the tokens it may write).
         limits = [x for x in (cfg.max_prompt_tokens, getattr(policy, "max_prompt_tokens", None)) if x]
         count = getattr(policy, "count_tokens", None)
         if limits and callable(count):
-            tokens, limit = count(messages), min(limits)
-            if tokens > limit:
-                raise LimitsExceeded(f"prompt of {tokens} tokens > {limit}", "context_limit")
-
-    def _execute(self, action: Action, record: TraceStep) -> None:
-        try:
-            obs = self.sandbox.execute(action, timeout=self.config.command_timeout)
-        except CommandTimeoutError as exc:
-            # A command that outlives its timeout is the model's problem, not the sandbox's: tell it.
-            record.observation, record.timed_out = f"The command timed out: {exc}", True
-            return
-        except SandboxError as exc:
-            record.observation = f"[sandbox error: {exc}]"
-            raise EpisodeEnd(str(exc), "sandbox_error") from None
-        record.observation = obs.output
-        record.exit_code, record.timed_out = obs.exit_code, bool(obs.timed_out)
-        record.exec_seconds = round(float(obs.duration or 0.0), 4)
+            return episode.context_limit(count(messages), min(limits), "tokens")
+        return None
 
     def _final_patch(self, trace: Trace) -> str:
         try:
@@ -218,6 +140,14 @@ class Agent:
         if isinstance(report, dict):  # a user's grader may answer with our JSON
             report = GradeReport.from_dict(report, instance_id=task.instance_id)
         return replace(report, test_output="")  # the test log stays in the grading logs, not in the trace
+
+
+def _trace_step(turn: Turn, prompt: Messages, gen_seconds: float) -> TraceStep:
+    action = turn.action
+    return TraceStep(index=turn.index, raw_output=turn.raw, gen_seconds=gen_seconds, prompt=prompt,
+                     think=turn.think, format_error=turn.format_error, observation=turn.observation,
+                     action=action.render() if action else None, tool=action.tool if action else None,
+                     exit_code=turn.exit_code, timed_out=turn.timed_out, exec_seconds=turn.exec_seconds)
 
 
 def run_episode(task: Task, policy: Policy, sandbox, config: AgentConfig | None = None, *,

@@ -14,9 +14,9 @@ import logging
 import math
 import threading
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from srl_agent.agent import Agent, AgentConfig
 from srl_agent.errors import ConfigError, DockerUnavailableError, InputError, SRLError
@@ -92,6 +92,54 @@ def _check_config(run_dir: Path, record: dict) -> None:
                       **record})
 
 
+@dataclass
+class _EvalRun:
+    """What every episode of one `evaluate` call shares (the per-task worker reads it)."""
+
+    policy: Policy
+    run_dir: Path
+    samples: int
+    agent_config: AgentConfig
+    sandbox_factory: Callable
+    grader: Callable | None
+    backend: str
+    expert: dict[str, list[str]]
+    prefixes: dict[str, Sequence]
+    stop: StopRequest | None
+    bar: Any = None
+    resolved: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def run_task(self, task: Task, pending: list[int]) -> None:
+        """The task's pending samples in one sandbox, reset between them; each episode's folder written when done."""
+        if self.grader is None and self.backend == "local":  # its fresh grading container starts meanwhile
+            from srl_agent.grading_run import prepare
+
+            prepare(task)
+        with self.sandbox_factory(task) as sandbox:
+            for n, j in enumerate(pending):
+                if n:
+                    sandbox.reset()
+                if self.stop is not None and self.stop():
+                    return
+                trace = Agent(self.policy, sandbox, self.agent_config, grader=self.grader, should_stop=self.stop,
+                              prefix=self.prefixes.get(task.instance_id, ())).run(task)
+                if trace.stop_reason == "interrupted":
+                    return
+                self.write_episode(task, j, trace)
+
+    def write_episode(self, task: Task, sample: int, trace: Trace) -> None:
+        trace.sample = sample
+        annotate(trace, self.expert.get(task.instance_id))
+        folder = episode_dir(self.run_dir, task.instance_id, sample, self.samples)
+        trace.write(folder / "trace.json")
+        write_json(folder / "report.json", episode_report(trace))  # last: the folder is done
+        with self.lock:
+            self.resolved += bool(trace.resolved)
+            self.bar.update(1)
+            self.bar.set_postfix(resolved=self.resolved)
+
+
 def evaluate(tasks: Sequence[Task], policy: Policy, run_dir: str | Path, *, agent_config: AgentConfig | None = None,
              samples: int = 1, workers: int = 1, sandbox_factory: Callable | None = None,
              grader: Callable | None = None, expert: dict[str, list[str]] | None = None,
@@ -108,63 +156,54 @@ def evaluate(tasks: Sequence[Task], policy: Policy, run_dir: str | Path, *, agen
     Once `stop` is set (the first Ctrl-C) no episode starts and running ones end before their next step without
     a report (a rerun plays them); summary.json then counts what finished and has `"interrupted": true`.
     """
+    run_dir = _prepare_run(tasks, Path(run_dir), samples, workers, record)
+    if sandbox_factory is None:
+        from srl_agent.tasks.backends import task_sandbox_factory
+
+        sandbox_factory = task_sandbox_factory(backend, address=address, size=workers)
+    todo = _pending(tasks, run_dir, samples)
+    run = _EvalRun(policy, run_dir, samples, agent_config or AgentConfig(), sandbox_factory, grader, backend,
+                   expert or {}, prefixes or {}, stop)
+    run.bar = _progress(sum(len(js) for _, js in todo), progress)
+    try:
+        outcome = run_units(todo, lambda unit: run.run_task(*unit), workers=workers, stop=stop,
+                            fatal=lambda exc: isinstance(exc, DockerUnavailableError) or not isinstance(exc, SRLError))
+    finally:
+        run.bar.close()
+    failures = [f"{task.instance_id}: {exc}" for (task, _), exc in outcome.failed]
+    return _finish_run(run_dir, failures, outcome.interrupted, samples=samples,
+                       model=(record or {}).get("model", getattr(policy, "name", "")))
+
+
+def _prepare_run(tasks: Sequence[Task], run_dir: Path, samples: int, workers: int, record: dict | None) -> Path:
+    """Check the arguments and the run directory (a resumed run must be the same run); record the config."""
     if samples < 1 or workers < 1:
         raise ConfigError("--samples and --workers must be >= 1")
     ids = [t.instance_id for t in tasks]
     if len(set(ids)) != len(ids):
         raise InputError("the task list has duplicate instance_ids")
-    run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     _check_config(run_dir, {"samples": samples, **(record or {})})
-    if sandbox_factory is None:
-        from srl_agent.tasks.backends import task_sandbox_factory
+    return run_dir
 
-        sandbox_factory = task_sandbox_factory(backend, address=address, size=workers)
-    agent_config = agent_config or AgentConfig()
+
+def _pending(tasks: Sequence[Task], run_dir: Path, samples: int) -> list[tuple[Task, list[int]]]:
+    """(task, the samples not done yet) for every task with something left to play."""
     todo = [(t, [j for j in range(samples) if not is_done(episode_dir(run_dir, t.instance_id, j, samples))])
             for t in tasks]
-    todo = [(t, js) for t, js in todo if js]
-    bar = _progress(sum(len(js) for _, js in todo), progress)
-    lock = threading.Lock()
-    resolved = [0]
+    return [(t, js) for t, js in todo if js]
 
-    def run_task(task: Task, pending: list[int]) -> None:
-        if grader is None and backend == "local":  # its fresh grading container starts while the episode runs
-            from srl_agent.grading_run import prepare
 
-            prepare(task)
-        with sandbox_factory(task) as sandbox:
-            for n, j in enumerate(pending):
-                if n:
-                    sandbox.reset()
-                if stop is not None and stop():
-                    return
-                trace = Agent(policy, sandbox, agent_config, grader=grader, should_stop=stop,
-                              prefix=(prefixes or {}).get(task.instance_id, ())).run(task)
-                if trace.stop_reason == "interrupted":
-                    return
-                trace.sample = j
-                annotate(trace, (expert or {}).get(task.instance_id))
-                folder = episode_dir(run_dir, task.instance_id, j, samples)
-                trace.write(folder / "trace.json")
-                write_json(folder / "report.json", episode_report(trace))
-                with lock:
-                    resolved[0] += bool(trace.resolved)
-                    bar.update(1)
-                    bar.set_postfix(resolved=resolved[0])
-
-    outcome = run_units(todo, lambda unit: run_task(*unit), workers=workers, stop=stop,
-                        fatal=lambda exc: isinstance(exc, DockerUnavailableError) or not isinstance(exc, SRLError))
-    failures = [f"{task.instance_id}: {exc}" for (task, _), exc in outcome.failed]
-    bar.close()
+def _finish_run(run_dir: Path, failures: list[str], interrupted: bool, *, samples: int, model: str) -> dict:
+    """errors.log for the tasks that could not run, then summary.json and predictions.jsonl."""
     if failures:
         with open(run_dir / "errors.log", "a", encoding="utf-8") as fh:
             fh.write("".join(f"{line}\n" for line in failures))
         log.warning("%d task(s) could not run (see %s); rerun the same command to retry them", len(failures),
                     run_dir / "errors.log")
-    summary = summarize(run_dir, samples=samples, model=(record or {}).get("model", getattr(policy, "name", "")))
+    summary = summarize(run_dir, samples=samples, model=model)
     summary["not_run"] = len(failures)
-    if outcome.interrupted:
+    if interrupted:
         summary["interrupted"] = True
     write_json(run_dir / "summary.json", summary)
     write_predictions(run_dir, samples=samples, model=summary["model"])

@@ -1,8 +1,8 @@
 """`srl train --method rlvr`: GRPO over whole agent episodes in task sandboxes, reward 1 when the patch resolves.
 
-Why TRL's `rollout_func` (and not `environment_factory` or a fork): an episode here is the project's own agent
-loop (think + one XML-style call, parsed by srl_agent.actions, run by sandbox.execute, the observation back),
-graded by running the task's tests. `environment_factory` drives tools through the chat template's native
+Why TRL's `rollout_func` (and not `environment_factory` or a fork): an episode here is the project's own episode
+core, the one evaluation runs (srl_agent.episode: think + one XML-style call, parsed by srl_agent.actions, run by
+sandbox.execute, the observation back, the same stop rules), graded by running the task's tests. `environment_factory` drives tools through the chat template's native
 tool-calling (JSON tool calls, methods as tools) and would need the model and prompts to switch to that format,
 so training and evaluation would no longer see the same turns. `rollout_func` hands us the batch's prompts and
 takes back exactly what GRPO needs: prompt ids, completion ids, `env_mask` (0 on the tokens the environment
@@ -98,6 +98,7 @@ class RLVRConfig(SRLConfig):
     command_timeout: float = 60.0
     max_episode_tokens: int = 4096
     context_rounds: int = 2           # expert-prefix rounds shown in the prompt (the student's own turns all stay)
+    rollout_context: str = "growing"  # the episode core's context; the one TRL can train on (docs/rlvr.md)
     max_observation_chars: int = 2000
     sandbox_backend: str = "local"
     sandbox_address: str | None = None
@@ -118,13 +119,17 @@ class RLVRConfig(SRLConfig):
         super().__post_init__()
         if self.max_episode_steps < 1 or self.episode_timeout_s <= 0 or self.max_episode_tokens < 64:
             raise ConfigError("max_episode_steps >= 1, episode_timeout_s > 0 and max_episode_tokens >= 64 please")
+        if self.rollout_context != "growing":
+            raise ConfigError(f"rollout_context {self.rollout_context!r}: RLVR trains on the growing context only. "
+                              "TRL's rollout_func takes one (prompt, completion) row per episode, and a last-k "
+                              "episode is one prompt per step (see docs/rlvr.md, 'Context')")
         if self.max_completion_length >= self.max_episode_tokens:
             raise ConfigError("max_completion_length (one turn) must be below max_episode_tokens (the episode)")
 
     def limits(self) -> EpisodeLimits:
         return EpisodeLimits(max_steps=self.max_episode_steps, timeout_s=self.episode_timeout_s,
                              max_tokens=self.max_episode_tokens, max_new_tokens=self.max_completion_length,
-                             command_timeout=self.command_timeout,
+                             command_timeout=self.command_timeout, context=self.rollout_context,
                              prompt=PromptConfig(context_rounds=self.context_rounds,
                                                  max_observation_chars=self.max_observation_chars))
 

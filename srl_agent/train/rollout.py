@@ -1,14 +1,15 @@
 """Multi-turn episodes for outcome-reward RL: the student acts in task sandboxes, one growing token sequence each.
 
-An episode follows the agent loop's rules (srl_agent/agent.py): the student writes `<think>..</think>` and one
-call, `parse_completion` reads it, `sandbox.execute` runs it, and the observation goes back as the next user turn
-("OBSERVATION:\n" + the observation cut to `max_observation_chars`; a malformed output gets the agent's format
-error message). Unlike the agent, which rebuilds its prompt every step from the last K rounds, an RL episode is
-one sequence that grows turn by turn: the student's tokens exactly as sampled (loss on them, env_mask 1) and the
-environment's turns templated by the chat template (env_mask 0, never trained on). The episode ends on submit,
-after `max_steps` calls, when its time is up, or when the sequence would outgrow `max_episode_tokens`; then its
-work dir's diff (the autosubmit patch) is graded. Reward 1 if the task is resolved, 0 if not, None when the
-infrastructure failed (the sandbox would not start or died, grading errored): such an episode says nothing
+An episode is played by the episode core that evaluation uses (`srl_agent.episode.Episode`): the same parser, the
+same format-error and timeout messages, the same observation turns ("OBSERVATION:\n" + the observation cut to
+`max_observation_chars`) and the same stop rules (submit, step limit, time limit, context limit, sandbox failure).
+What differs is the context: evaluation rebuilds its prompt every step from the last K rounds ("last-k"); an RL
+episode here is the core's "growing" context, one sequence that grows turn by turn: the student's tokens exactly
+as sampled (loss on them, env_mask 1) and the environment's turns templated by the chat template (env_mask 0,
+never trained on). Why RLVR cannot train on last-k through TRL's rollout_func: docs/rlvr.md. The episode ends on
+submit, after `max_steps` calls, when its time is up, or when the sequence would outgrow `max_episode_tokens`;
+then its work dir's diff (the autosubmit patch) is graded. Reward 1 if the task is resolved, 0 if not, None when
+the infrastructure failed (the sandbox would not start or died, grading errored): such an episode says nothing
 about the policy and is left out of its group, never scored 0.
 
 Expert-prefix episodes start from the state after the first k actions of a verified expert trajectory: those
@@ -23,9 +24,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Sequence
 
-from srl_agent.actions import SUBMIT, parse_completion
-from srl_agent.errors import CommandTimeoutError, SandboxError, TooLargeError
-from srl_agent.prompts import PromptConfig, build_step_messages, truncate_middle
+from srl_agent.episode import SANDBOX_ERROR, STEP_LIMIT, Episode, EpisodeRules
+from srl_agent.errors import ConfigError, SandboxError, TooLargeError
+from srl_agent.prompts import PromptConfig
 from srl_agent.task import Task
 from srl_agent.trajectory import Step
 from srl_agent.train.sandboxes import TaskSandboxes, start_task_sandbox  # noqa: F401 (re-exported)
@@ -42,6 +43,15 @@ class EpisodeLimits:
     max_new_tokens: int = 256
     command_timeout: float = 60.0
     prompt: PromptConfig = PromptConfig(max_observation_chars=2000)
+    context: str = "growing"
+
+    def __post_init__(self) -> None:
+        if self.context != "growing":  # the only context a single (prompt, completion) row per episode can hold
+            raise ConfigError(f"RL rollouts support the growing context only, not {self.context!r} (docs/rlvr.md)")
+
+    def rules(self) -> EpisodeRules:
+        return EpisodeRules(max_steps=self.max_steps, time_limit_s=self.timeout_s,
+                            command_timeout=self.command_timeout, context=self.context, prompt=self.prompt)
 
 
 @dataclass
@@ -82,23 +92,35 @@ class EpisodeResult:
 
 @dataclass
 class EpisodeState:
-    """An episode in progress: its sequence so far and its chat (for text policies)."""
+    """An episode in progress: the core's Episode (its chat, turns and stop) and the token sequence so far."""
 
     spec: EpisodeSpec
     index: int
-    prompt_ids: list[int]
-    messages: list[dict]
-    started: float
+    episode: Episode
+    prompt_ids: list[int] = field(default_factory=list)
     sandbox: Any = None
     completion_ids: list[int] = field(default_factory=list)
     env_mask: list[int] = field(default_factory=list)
-    steps: int = 0
-    format_errors: int = 0
-    done: bool = False
-    stop_reason: str = ""
     infra_error: str | None = None
     turns: list[dict] = field(default_factory=list)
     actor_state: Any = None
+
+    @property
+    def done(self) -> bool:
+        return self.episode.done
+
+    @property
+    def stop_reason(self) -> str:
+        return self.episode.stop.reason if self.episode.stop else ""
+
+    @property
+    def steps(self) -> int:
+        return len(self.episode.turns)
+
+    @property
+    def messages(self) -> list[dict]:
+        """The conversation the sequence renders (what a text policy is given)."""
+        return self.episode.messages()
 
     @property
     def length(self) -> int:
@@ -113,7 +135,7 @@ class EpisodeState:
         self.env_mask.extend([1 if trained else 0] * len(ids))
 
     def finish(self, reason: str, infra_error: str | None = None) -> None:
-        self.done, self.stop_reason = True, reason
+        self.episode.end(reason)
         if infra_error:
             self.infra_error = infra_error
 
@@ -154,10 +176,6 @@ class ChatTokens:
             raise ValueError("the chat template renders an earlier turn differently once a user turn follows; "
                              "RLVR's growing sequence needs a template that only appends")
         return self.encode(after[cut:])
-
-
-def observation_text(raw: str, config: PromptConfig) -> str:
-    return "OBSERVATION:\n" + truncate_middle(raw, config.max_observation_chars)
 
 
 # ---------------------------------------------------------------------------------------------------- actors
@@ -256,72 +274,45 @@ class EpisodeRunner:
                 list(pool.map(lambda st: self._take_turn(*st), zip(active, turns)))
             for s in states:
                 if not s.done:
-                    s.finish("step_limit")
+                    s.finish(STEP_LIMIT)
             return list(pool.map(self._grade, states))
 
     # -- one episode's pieces
     def _start(self, index: int, spec: EpisodeSpec, pools: dict, stack) -> EpisodeState:
-        history: list[Step] = []
-        state = EpisodeState(spec=spec, index=index, prompt_ids=[], messages=[], started=self.clock())
+        episode = Episode(spec.task.problem_statement, None, self.limits.rules(), prefix=spec.prefix, clock=self.clock)
+        state = EpisodeState(spec=spec, index=index, episode=episode)
         try:
-            state.sandbox = stack.enter_context(pools[spec.task.instance_id].acquire())
-            for step in spec.prefix:
-                obs = state.sandbox.execute(step.action, timeout=self.limits.command_timeout)
-                history.append(Step(thought=step.thought, action=step.action, observation=obs.output,
-                                    exit_code=obs.exit_code))
+            state.sandbox = episode.runtime = stack.enter_context(pools[spec.task.instance_id].acquire())
         except (SandboxError, OSError) as exc:
-            state.finish("sandbox_error", f"could not start the episode: {exc}")
-        state.messages = build_step_messages(spec.task.problem_statement, history, self.limits.prompt)
-        state.prompt_ids = self.chat.prompt(state.messages)
-        if state.done:
-            return state
-        if len(state.prompt_ids) + self.limits.max_new_tokens > self.limits.max_tokens:
-            state.finish("context_limit")
+            state.finish(SANDBOX_ERROR, f"could not start the episode: {exc}")
+        if state.sandbox is not None and episode.start():
+            state.infra_error = f"could not start the episode: {episode.stop.detail}"
+        state.prompt_ids = self.chat.prompt(episode.messages())
+        if not state.done:
+            episode.context_limit(len(state.prompt_ids) + self.limits.max_new_tokens, self.limits.max_tokens, "tokens")
         return state
 
     def _within_limits(self, s: EpisodeState) -> bool:
-        if self.clock() - s.started > self.limits.timeout_s:
-            s.finish("time_limit")
-        elif s.length + self.limits.max_new_tokens > self.limits.max_tokens:
-            s.finish("context_limit")
+        if not s.episode.check_limits():
+            s.episode.context_limit(s.length + self.limits.max_new_tokens, self.limits.max_tokens, "tokens")
         return not s.done
 
     def _take_turn(self, s: EpisodeState, ids: list[int]) -> None:
+        """The student's tokens as sampled, then the core's turn; its observation turn templated, untrained."""
         eos = self.chat.eos_id
         text = self.chat.tokenizer.decode(ids, skip_special_tokens=True)
         s.add(ids, trained=True)
         if not ids or ids[-1] != eos:
             s.add([eos], trained=False)  # cut at max_new_tokens: close the turn, but do not teach the closing
-        s.steps += 1
-        s.messages.append({"role": "assistant", "content": text})
-        parsed = parse_completion(text)
-        turn: dict = {"output": text}
-        s.turns.append(turn)
-        if not parsed.ok:
-            from srl_agent.agent import format_error_message
-
-            s.format_errors += 1
-            turn["format_error"] = parsed.error
-            observation = format_error_message(parsed.error or "malformed output")
-        else:
-            turn["action"] = parsed.action.render()
-            try:
-                obs = s.sandbox.execute(parsed.action, timeout=self.limits.command_timeout)
-                observation = obs.output
-            except CommandTimeoutError as exc:  # the model's problem, as in the agent: tell it
-                observation = f"The command timed out: {exc}"
-            except (SandboxError, OSError) as exc:
-                s.finish("sandbox_error", f"the sandbox failed during step {s.steps}: {exc}")
-                return
-            if parsed.action.tool == SUBMIT:
-                s.finish("submitted")
-                return
-        turn["observation"] = observation[:2000]
-        if s.steps >= self.limits.max_steps:
-            return  # nothing follows the last observation
-        content = observation_text(observation, self.limits.prompt)
-        s.messages.append({"role": "user", "content": content})
-        s.add(self.chat.user_turn(content), trained=False)
+        turn = s.episode.act(text)
+        s.turns.append({"output": text, "observation": turn.observation[:2000],
+                        **({"format_error": turn.format_error} if turn.format_error is not None else {}),
+                        **({"action": turn.action.render()} if turn.action is not None else {})})
+        if turn.stop is not None:
+            if turn.stop.reason == SANDBOX_ERROR:
+                s.infra_error = f"the sandbox failed during step {s.steps}: {turn.stop.detail}"
+            return  # nothing follows the last output
+        s.add(self.chat.user_turn(turn.feedback), trained=False)
 
     def _grade(self, s: EpisodeState) -> EpisodeResult:
         resolved, status = False, None
@@ -349,6 +340,8 @@ class EpisodeRunner:
             s.add([eos], trained=False)
         return EpisodeResult(
             instance_id=s.spec.task.instance_id, prefix_k=len(s.spec.prefix), prompt_ids=s.prompt_ids,
-            completion_ids=s.completion_ids, env_mask=s.env_mask, reward=reward, resolved=resolved and reward is not None,
-            stop_reason=s.stop_reason, steps=s.steps, format_errors=s.format_errors, infra_error=s.infra_error,
-            grade_status=status, seconds=self.clock() - s.started, turns=s.turns, messages=s.messages)
+            completion_ids=s.completion_ids, env_mask=s.env_mask, reward=reward,
+            resolved=resolved and reward is not None,
+            stop_reason=s.stop_reason, steps=s.steps, format_errors=s.episode.format_errors,
+            infra_error=s.infra_error, grade_status=status, seconds=self.clock() - s.episode.started, turns=s.turns,
+            messages=s.messages)
