@@ -32,8 +32,8 @@ def script(steps: int) -> list[str]:
 
 
 def run_eval(tasks, steps: int, workers: int, backend: str) -> dict:
-    from srl_agent.agent import AgentConfig
-    from srl_agent.evaluation import evaluate
+    from srl_agent.eval.agent import AgentConfig
+    from srl_agent.eval.evaluation import evaluate
     from srl_agent.policy.scripted import ScriptedPolicy
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -49,7 +49,7 @@ def cached_grader(folder: Path):
 
 
 def _episodes(run_dir: Path) -> list[dict]:
-    from srl_agent.evaluation import read_reports
+    from srl_agent.eval.evaluation import read_reports
 
     return [{"instance_id": r["instance_id"], "resolved": bool(r["resolved"]), "steps": r["steps"],
              "stop_reason": r["stop_reason"], "grade_status": r["grade_status"]} for r in read_reports(run_dir)]
@@ -57,8 +57,8 @@ def _episodes(run_dir: Path) -> list[dict]:
 
 def heldout_agent(model_dir: str, ctx, data, run_dir: Path) -> dict:
     """{"start": [...], "k1": [...], ...}: one record per held-out task and starting point."""
-    from srl_agent.agent import AgentConfig
-    from srl_agent.evaluation import evaluate
+    from srl_agent.eval.agent import AgentConfig
+    from srl_agent.eval.evaluation import evaluate
     from srl_agent.policy.base import GenerationConfig
     from srl_agent.policy.transformers_policy import TransformersPolicy
     from srl_agent.tasks import load_suite

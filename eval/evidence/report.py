@@ -34,7 +34,7 @@ def reading(iv: dict) -> str:
 
 
 def resolved_stats(runs: list[dict], start: str) -> dict:
-    from srl_agent.evaluation import wilson_interval
+    from srl_agent.eval.evaluation import wilson_interval
 
     episodes = [e for r in runs for e in r["episodes"].get(start, [])]
     n, res = len(episodes), sum(e["resolved"] for e in episodes)

@@ -44,8 +44,8 @@ def _policy(args: argparse.Namespace, **kw):
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from srl_agent.agent import AgentConfig
-    from srl_agent.evaluation import config_record, evaluate
+    from srl_agent.eval.agent import AgentConfig
+    from srl_agent.eval.evaluation import config_record, evaluate
     from srl_agent.prompts import PromptConfig
     from srl_agent.tasks.rows import load_tasks
     from srl_agent.tasks.swebench import ensure_images
@@ -147,7 +147,7 @@ def steps_outputs(output: str | None) -> tuple[Path | None, Path | None]:
 
 
 def _eval_steps(args: argparse.Namespace) -> int:
-    from srl_agent.evaluation import evaluate_steps
+    from srl_agent.eval.evaluation import evaluate_steps
     from srl_agent.traces.schema import write_json
 
     check_policy_model(args)

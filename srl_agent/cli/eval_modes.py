@@ -15,7 +15,7 @@ EDIT_MAX_NEW_TOKENS = 4096
 def edit_policy(args: argparse.Namespace):
     """The gold-edit script for `--policy scripted --model gold`, else the model backend the flags name."""
     if args.policy == "scripted":  # srl_agent.cli.eval.check_policy_model checked --model gold
-        from srl_agent.eval_modes.scripted import GoldEditPolicy
+        from srl_agent.eval.modes.scripted import GoldEditPolicy
 
         return GoldEditPolicy()
     from srl_agent.cli.eval import _policy
@@ -33,9 +33,9 @@ def check_edit_args(args: argparse.Namespace) -> None:
 
 
 def run_edit_mode(args: argparse.Namespace, tasks: list[Task], spec: str) -> int:
-    from srl_agent.eval_modes.agentless import AgentlessConfig, agentless_step
-    from srl_agent.eval_modes.oracle import OracleConfig, oracle_step
-    from srl_agent.eval_modes.runner import evaluate_edits
+    from srl_agent.eval.modes.agentless import AgentlessConfig, agentless_step
+    from srl_agent.eval.modes.oracle import OracleConfig, oracle_step
+    from srl_agent.eval.modes.runner import evaluate_edits
 
     no_gold = [t.instance_id for t in tasks if not t.gold_patch]
     if args.mode == "oracle-files" and no_gold:

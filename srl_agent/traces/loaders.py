@@ -82,7 +82,7 @@ def _small_json(path: Path, limit: int = 256 * 1024 * 1024):
 
 
 def run_view(run_dir: Path) -> View:
-    from srl_agent.evaluation import load_run
+    from srl_agent.eval.evaluation import load_run
 
     traces, summary = load_run(run_dir)
     view = View("eval", f"srl eval run: {run_dir.name}", traces, summary=summary)

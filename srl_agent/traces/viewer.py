@@ -217,7 +217,7 @@ def _mean_reward(trace: Trace) -> float | None:
 
 
 def _cards(traces: Sequence[Trace], summary: dict | None, kind: str) -> str:
-    from srl_agent.evaluation import wilson_interval
+    from srl_agent.eval.evaluation import wilson_interval
 
     counts = Counter(t.status for t in traces)
     graded = counts["resolved"] + counts["unresolved"]

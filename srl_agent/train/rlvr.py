@@ -1,7 +1,7 @@
 """`srl train --method rlvr`: GRPO over whole agent episodes in task sandboxes, reward 1 when the patch resolves.
 
 Why TRL's `rollout_func` (and not `environment_factory` or a fork): an episode here is the project's own episode
-core, the one evaluation runs (srl_agent.episode: think + one XML-style call, parsed by srl_agent.actions, run by
+core, the one evaluation runs (srl_agent.eval.episode: think + one XML-style call, parsed by srl_agent.actions, run by
 sandbox.execute, the observation back, the same stop rules), graded by running the task's tests. `environment_factory` drives tools through the chat template's native
 tool-calling (JSON tool calls, methods as tools) and would need the model and prompts to switch to that format,
 so training and evaluation would no longer see the same turns. `rollout_func` hands us the batch's prompts and

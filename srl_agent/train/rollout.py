@@ -1,6 +1,6 @@
 """Multi-turn episodes for outcome-reward RL: the student acts in task sandboxes, one growing token sequence each.
 
-An episode is played by the episode core that evaluation uses (`srl_agent.episode.Episode`): the same parser, the
+An episode is played by the episode core that evaluation uses (`srl_agent.eval.episode.Episode`): the same parser, the
 same format-error and timeout messages, the same observation turns ("OBSERVATION:\n" + the observation cut to
 `max_observation_chars`) and the same stop rules (submit, step limit, time limit, context limit, sandbox failure).
 What differs is the context: evaluation rebuilds its prompt every step from the last K rounds ("last-k"); an RL
@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Sequence
 
-from srl_agent.episode import SANDBOX_ERROR, STEP_LIMIT, Episode, EpisodeRules
+from srl_agent.eval.episode import SANDBOX_ERROR, STEP_LIMIT, Episode, EpisodeRules
 from srl_agent.errors import ConfigError, SandboxError, TooLargeError
 from srl_agent.prompts import PromptConfig
 from srl_agent.task import Task

@@ -126,7 +126,7 @@ def test_third_party_warnings_hidden_by_default_and_back_with_v():
             "configure_output(int(sys.argv[1]))\n"
             "warnings.warn_explicit('old API', FutureWarning, 'x.py', 1, module='transformers.utils')\n"
             "warnings.warn_explicit('odd input', UserWarning, 'x.py', 2, module='trl.trainer')\n"
-            "warnings.warn_explicit('ours', UserWarning, 'x.py', 3, module='srl_agent.agent')\n")
+            "warnings.warn_explicit('ours', UserWarning, 'x.py', 3, module='srl_agent.eval.agent')\n")
     quiet = subprocess.run([sys.executable, "-c", code, "0"], capture_output=True, text=True, check=True)
     loud = subprocess.run([sys.executable, "-c", code, "1"], capture_output=True, text=True, check=True)
     assert "old API" not in quiet.stderr and "odd input" not in quiet.stderr and "ours" in quiet.stderr

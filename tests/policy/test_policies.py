@@ -177,7 +177,7 @@ def test_transformers_policy_batches_like_single_calls_and_counts_tokens(tiny_mo
 def test_tiny_resolves_to_the_default_student_and_runs_in_the_agent_loop(tiny_model_dir, tmp_path, monkeypatch):
     import shutil
 
-    from srl_agent.agent import AgentConfig, run_episode
+    from srl_agent.eval.agent import AgentConfig, run_episode
     from srl_agent.policy.base import load_policy
 
     home = tmp_path / "home"

@@ -113,7 +113,7 @@ def _scripts(tasks) -> dict[str, list[str]]:
 
 
 def _episodes(run: Path) -> dict[str, dict]:
-    from srl_agent.evaluation import load_traces
+    from srl_agent.eval.evaluation import load_traces
 
     out = {}
     for trace in load_traces(run):
@@ -127,7 +127,7 @@ def _episodes(run: Path) -> dict[str, dict]:
 @pytest.mark.docker
 @pytest.mark.slow
 def test_eval_over_two_ray_workers_matches_the_local_pool(ray_cluster, docker_engine, tmp_path):
-    from srl_agent.evaluation import evaluate
+    from srl_agent.eval.evaluation import evaluate
     from srl_agent.policy.scripted import ScriptedPolicy
     from test_agent import real_tasks
 
@@ -146,7 +146,7 @@ def test_eval_over_two_ray_workers_matches_the_local_pool(ray_cluster, docker_en
 @pytest.mark.slow
 def test_killing_an_actor_mid_episode_is_an_infrastructure_failure_and_the_run_finishes(ray_cluster,
                                                                                         docker_engine, tmp_path):
-    from srl_agent.evaluation import evaluate
+    from srl_agent.eval.evaluation import evaluate
     from srl_agent.policy.scripted import ScriptedPolicy, completions_for
     from srl_agent.sandbox.ray_pool import RaySandboxPool
     from test_agent import gold_actions, real_tasks

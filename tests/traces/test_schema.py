@@ -9,7 +9,7 @@ import pytest
 from samples import sample_trace
 
 from srl_agent.actions import Action, format_completion
-from srl_agent.agent import AgentConfig, run_episode
+from srl_agent.eval.agent import AgentConfig, run_episode
 from srl_agent.errors import InputError
 from srl_agent.policy.scripted import DeterministicPolicy
 from srl_agent.task import Task

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from srl_agent.actions import Action, format_completion
-from srl_agent.agent import Agent, AgentConfig
+from srl_agent.eval.agent import Agent, AgentConfig
 from srl_agent.errors import CommandTimeoutError, SandboxError
 from srl_agent.grade_report import GradeReport
 from srl_agent.policy.scripted import DeterministicPolicy
@@ -125,7 +125,7 @@ def test_the_contexts_differ_only_in_what_is_shown():
     _trace, eval_policy = _eval(outputs)
     assert [m["content"] for m in eval_policy.prompts[3] if m["role"] == "assistant"] == \
         [Action.bash("ls").render(), Action.bash("echo " + "y" * 500).render()]
-    from srl_agent.episode import Episode, EpisodeRules
+    from srl_agent.eval.episode import Episode, EpisodeRules
 
     growing = Episode(TASK.problem_statement, PoolableRuntime(), EpisodeRules(max_steps=STEPS, context="growing",
                                                                                prompt=PROMPT))

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from srl_agent.agent import Agent, AgentConfig
+from srl_agent.eval.agent import Agent, AgentConfig
 from srl_agent.errors import ConfigError, DockerUnavailableError, InputError, SRLError
 from srl_agent.policy.base import Policy
 from srl_agent.runner import StopRequest, done_unless_error, run_units

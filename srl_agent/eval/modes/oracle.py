@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from srl_agent.errors import InputError
 from srl_agent.edit_blocks import EditFormatError, apply_edits, parse_edits, unified_patch
-from srl_agent.eval_modes.runner import EditResult
+from srl_agent.eval.modes.runner import EditResult
 from srl_agent.policy.base import Policy
 from srl_agent.task import Task
 

@@ -8,9 +8,9 @@ parse -> apply -> patch -> fresh-container grade, runs as it does for a model). 
 
 from __future__ import annotations
 
-from srl_agent.eval_modes.agentless import LOCALIZE_MARK
+from srl_agent.eval.modes.agentless import LOCALIZE_MARK
 from srl_agent.edit_blocks import patched_contents, render_edits
-from srl_agent.eval_modes.oracle import files_in_prompt, gold_files
+from srl_agent.eval.modes.oracle import files_in_prompt, gold_files
 from srl_agent.policy.base import Messages, PolicyError
 from srl_agent.task import Task
 

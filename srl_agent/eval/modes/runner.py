@@ -185,7 +185,7 @@ def read_results(run_dir: Path, ids: Sequence[str]) -> list[dict]:
 
 def summarize(run_dir: Path, ids: Sequence[str], *, mode: str, model: str) -> dict:
     """Resolved rate over the tasks that ran (infrastructure errors excluded and counted), 95% Wilson interval."""
-    from srl_agent.evaluation import wilson_interval
+    from srl_agent.eval.evaluation import wilson_interval
 
     results = read_results(run_dir, ids)
     counted = [r for r in results if r["status"] != "error"]

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from srl_agent.eval_modes.oracle import SYSTEM, edit_step, over_limit, read_files
-from srl_agent.eval_modes.runner import EditResult
+from srl_agent.eval.modes.oracle import SYSTEM, edit_step, over_limit, read_files
+from srl_agent.eval.modes.runner import EditResult
 from srl_agent.policy.base import Policy
 from srl_agent.task import Task
 

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from srl_agent.eval_modes.oracle import gold_files, oracle_step
-from srl_agent.eval_modes.runner import evaluate_edits
-from srl_agent.eval_modes.scripted import GoldEditPolicy
+from srl_agent.eval.modes.oracle import gold_files, oracle_step
+from srl_agent.eval.modes.runner import evaluate_edits
+from srl_agent.eval.modes.scripted import GoldEditPolicy
 from srl_agent.tasks import load_suite
 
 

@@ -1,6 +1,6 @@
 """The agent loop: the policy thinks and makes one call, the sandbox runs it, the observation goes back.
 
-One episode = one task in one sandbox, played by the episode core (`srl_agent.episode.Episode`, shared with RLVR's
+One episode = one task in one sandbox, played by the episode core (`srl_agent.eval.episode.Episode`, shared with RLVR's
 rollouts) with the "last-k" context: the prompt is built exactly as in training
 (`srl_agent.prompts.build_step_messages` over the student's own steps) and the output is parsed with the reward's
 parser. This module adds what evaluation needs around the core: the policy call, the prompt-size check, the
@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
-from srl_agent.episode import (INTERRUPTED, POLICY_ERROR, SANDBOX_ERROR, Episode, EpisodeRules, Turn,
+from srl_agent.eval.episode import (INTERRUPTED, POLICY_ERROR, SANDBOX_ERROR, Episode, EpisodeRules, Turn,
                                format_error_message)
 from srl_agent.errors import ConfigError, SandboxError
 from srl_agent.grade_report import GradeReport

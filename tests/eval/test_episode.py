@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pytest
 
 from srl_agent.actions import Action, format_completion
-from srl_agent.episode import Episode, EpisodeRules, format_error_message, observation_message
+from srl_agent.eval.episode import Episode, EpisodeRules, format_error_message, observation_message
 from srl_agent.errors import CommandTimeoutError, ConfigError, SandboxError
 from srl_agent.prompts import PromptConfig, build_step_messages
 from srl_agent.trajectory import Step

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from srl_agent.actions import Action, format_completion
-from srl_agent.agent import Agent, AgentConfig, format_error_message, run_episode
+from srl_agent.eval.agent import Agent, AgentConfig, format_error_message, run_episode
 from srl_agent.errors import SandboxError
 from srl_agent.policy.scripted import DeterministicPolicy, completions_for
 from srl_agent.prompts import PromptConfig, build_step_messages

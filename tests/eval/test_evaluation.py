@@ -11,9 +11,9 @@ from itertools import combinations
 import pytest
 
 from srl_agent.actions import Action, format_completion
-from srl_agent.agent import AgentConfig
+from srl_agent.eval.agent import AgentConfig
 from srl_agent.errors import ConfigError
-from srl_agent.evaluation import (evaluate, evaluate_steps, load_run, pass_at_k, summarize, wilson_interval)
+from srl_agent.eval.evaluation import (evaluate, evaluate_steps, load_run, pass_at_k, summarize, wilson_interval)
 from srl_agent.policy.scripted import DeterministicPolicy, ScriptedPolicy, completions_for
 from srl_agent.task import Task
 from test_agent import FakeSandbox, _grader

@@ -7,12 +7,12 @@ import json
 
 import pytest
 
-from srl_agent.eval_modes.agentless import AgentlessConfig, agentless_step, parse_localization
+from srl_agent.eval.modes.agentless import AgentlessConfig, agentless_step, parse_localization
 from srl_agent.edit_blocks import patched_contents, unified_patch
-from srl_agent.eval_modes.oracle import OracleConfig, files_in_prompt, oracle_step
-from srl_agent.eval_modes.runner import evaluate_edits
-from srl_agent.eval_modes.scripted import GoldEditPolicy
-from srl_agent.evaluation import wilson_interval
+from srl_agent.eval.modes.oracle import OracleConfig, files_in_prompt, oracle_step
+from srl_agent.eval.modes.runner import evaluate_edits
+from srl_agent.eval.modes.scripted import GoldEditPolicy
+from srl_agent.eval.evaluation import wilson_interval
 from srl_agent.grading import GradeReport
 from srl_agent.policy.scripted import DeterministicPolicy
 from srl_agent.task import Task
