@@ -8,12 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 from srl_agent.errors import SandboxError
-from srl_agent.sandbox.sandbox import Sandbox
+from srl_agent.sandbox.sandbox import Sandbox, start_sandbox
 
 
 def checkpointed_sandbox(image: str, **sandbox_kwargs) -> Sandbox:
     """A started sandbox whose current state is its checkpoint; closed again if checkpointing fails."""
-    sb = Sandbox(image, **sandbox_kwargs)
+    sb = start_sandbox(image, **sandbox_kwargs)
     try:
         sb.checkpoint()
     except BaseException:
@@ -26,7 +26,7 @@ class SandboxPool:
     """`with pool.acquire() as sb:` gives a sandbox at its checkpoint; it goes back to the pool afterwards.
 
     `factory_or_image` is either a callable returning a started, checkpointed Sandbox (e.g. a task's
-    `task_sandbox` setup) or an image name, in which case `Sandbox(image, **sandbox_kwargs)` is started and
+    `task_sandbox` setup) or an image name, in which case `start_sandbox(image, **sandbox_kwargs)` is started and
     its work dir checkpointed as it comes. Sandboxes are started lazily, at most `size` at once.
     """
 

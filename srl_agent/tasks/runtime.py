@@ -34,10 +34,10 @@ def resolve_image(task: Task) -> str:
 
 def start_task_sandbox(task: Task, **sandbox_kwargs):
     """A started sandbox at the task's start state, checkpointed, that the caller closes."""
-    from srl_agent.sandbox import Sandbox
+    from srl_agent.sandbox import start_sandbox
 
     sandbox_kwargs.setdefault("workdir", task.workdir)
-    sb = Sandbox(resolve_image(task), **sandbox_kwargs)
+    sb = start_sandbox(resolve_image(task), **sandbox_kwargs)
     try:
         sb.checkpoint()
     except BaseException:

@@ -85,12 +85,12 @@ def test_diff_and_reset_need_a_checkpoint(base_image):
 
 def test_a_sandbox_that_cannot_start_says_why_and_leaves_nothing(base_image):
     from srl_agent.errors import SandboxError
-    from srl_agent.sandbox import Sandbox
+    from srl_agent.sandbox import Sandbox, start_sandbox
 
     with pytest.raises(SandboxError, match="user must exist"):
-        Sandbox(base_image, user="no-such-user")
+        Sandbox(base_image, user="no-such-user").start()
     with pytest.raises(SandboxError, match="not found"):
-        Sandbox("srl-agent-no-such-image:0")
+        start_sandbox("srl-agent-no-such-image:0")
 
 
 def test_diff_sees_a_same_size_edit_made_in_the_second_of_the_reset(sb):
