@@ -32,14 +32,14 @@ def uses_pytest(task: Task) -> bool:
 def test_env(sb, task: Task, junit: str | None) -> dict[str, str]:
     """The image's own environment, minus what could load code, plus no user site; PYTHONPATH only as far as
     it names the work dir itself."""
-    env = dict(kv.split("=", 1) for kv in sb.container.image_env() if "=" in kv)
+    env = sb.image_env()
     for k in _UNSAFE_ENV:
         env.pop(k, None)
     pp = [p for p in env.pop("PYTHONPATH", "").split(":") if p.rstrip("/") == task.workdir.rstrip("/")]
     if pp:
         env["PYTHONPATH"] = pp[0]
     env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-    env.update({"HOME": sb.session.info.get("home", "/tmp"), "USER": sb.user, "LANG": env.get("LANG", "C.UTF-8"),
+    env.update({"HOME": sb.home, "USER": sb.user, "LANG": env.get("LANG", "C.UTF-8"),
                 "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1", "PAGER": "cat", "GIT_PAGER": "cat"})
     if junit:
         env["PYTEST_ADDOPTS"] = f"--junitxml={junit} -o junit_family=xunit1"
@@ -50,7 +50,7 @@ def _apply(sb, task: Task, patch: str) -> tuple[str | None, str]:
     """Try each apply command, as the unprivileged user, resetting between tries; (command, last error)."""
     work = sb.results_dir("patch-" + secrets.token_hex(8))
     path = f"{work}/model.patch"
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": sb.session.info.get("home", "/tmp"), "LANG": "C.UTF-8",
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": sb.home, "LANG": "C.UTF-8",
            "GIT_CONFIG_NOSYSTEM": "1"}
     last = ""
     for i, cmd in enumerate(APPLY_COMMANDS):

@@ -75,6 +75,8 @@ class FakeRuntime:
     both survive `reset()`. A script callable may change `fake.files` to simulate a command's effect.
     """
 
+    workdir: str
+    user: str
     image = "fake"
     container_id = "fake"
 

@@ -32,6 +32,9 @@ class Sandbox:
     processes to that state (or recreates the container, and says so); `diff()` is the patch.
     """
 
+    workdir: str
+    user: str
+
     def __init__(self, image: str, *, workdir: str = "/testbed", memory: str = "2g", cpus: float = 1.0,
                  pids_limit: int = 512, network: bool = False, user: str | None = None,
                  output_limit: int = DEFAULT_OUTPUT_LIMIT, default_timeout: float = DEFAULT_TIMEOUT,
