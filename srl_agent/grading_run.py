@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import secrets
 import time
+from typing import TYPE_CHECKING
 
 from srl_agent.errors import DockerUnavailableError, ImageBuildError, SandboxError
 from srl_agent.grading import APPLY_COMMANDS, GradeReport, error_report, grade_log
 from srl_agent.patch_filter import Dropped, filter_patch, protected_reason, test_dirs, test_files
 from srl_agent.task import Task
+
+if TYPE_CHECKING:  # the grader needs root-side calls (exec_agent, results_dir, ...): a local Sandbox, not a Runtime
+    from srl_agent.sandbox.sandbox import Sandbox
 
 # Variables of the image that load code at Python start-up: never passed to the test run.
 _UNSAFE_ENV = ("PYTHONSTARTUP", "PYTHONUSERBASE", "PYTHONINSPECT", "PYTHONHOME", "PYTHONEXECUTABLE",
@@ -29,7 +33,7 @@ def uses_pytest(task: Task) -> bool:
     return task.log_parser in PYTEST_PARSERS and "pytest" in task.test_command
 
 
-def test_env(sb, task: Task, junit: str | None) -> dict[str, str]:
+def test_env(sb: "Sandbox", task: Task, junit: str | None) -> dict[str, str]:
     """The image's own environment, minus what could load code, plus no user site; PYTHONPATH only as far as
     it names the work dir itself."""
     env = sb.image_env()
@@ -46,7 +50,7 @@ def test_env(sb, task: Task, junit: str | None) -> dict[str, str]:
     return env
 
 
-def _apply(sb, task: Task, patch: str) -> tuple[str | None, str]:
+def _apply(sb: "Sandbox", task: Task, patch: str) -> tuple[str | None, str]:
     """Try each apply command, as the unprivileged user, resetting between tries; (command, last error)."""
     work = sb.results_dir("patch-" + secrets.token_hex(8))
     path = f"{work}/model.patch"
@@ -67,7 +71,7 @@ def _apply(sb, task: Task, patch: str) -> tuple[str | None, str]:
     return None, last
 
 
-def _enforce(sb, task: Task) -> list[Dropped]:
+def _enforce(sb: "Sandbox", task: Task) -> list[Dropped]:
     """Whatever the applied patch changed among the protected paths (through fuzz, renames or anything the
     filter did not see) is put back; `.rej`/`.orig` leftovers of the fallbacks are removed."""
     files = test_files(task)
@@ -83,7 +87,7 @@ def _enforce(sb, task: Task) -> list[Dropped]:
     return bad
 
 
-def grade_in_container(sb, task: Task, patch: str | None, *, timeout: float = 900.0) -> GradeReport:
+def grade_in_container(sb: "Sandbox", task: Task, patch: str | None, *, timeout: float = 900.0) -> GradeReport:
     """Apply the filtered patch in `sb`, run the tests, grade. The library only ever passes a never-used
     container at the task's start state; eval/bench_sandbox.py passes an agent's container, to measure what
     the fresh one costs."""

@@ -297,7 +297,7 @@ def _no_factory():
 class RaySandboxPool(SandboxPool):
     """`SandboxPool` whose sandboxes live in Ray actors across a cluster: `with pool.acquire() as sb:`.
 
-    `factory_or_image`: an image name (each node starts `Sandbox(image, **sandbox_kwargs)`), a picklable
+    `factory_or_image`: an image name (each node starts `start_sandbox(image, **sandbox_kwargs)`), a picklable
     callable run inside the actor that returns a started, checkpointed Sandbox, or None (task_sandbox only).
     `address`: the Ray cluster (None: $RAY_ADDRESS, else a local cluster). `actor_cpus`: Ray CPUs each sandbox
     reserves, which is how Ray spreads containers over nodes by their size (`scheduling` SPREAD: across nodes
