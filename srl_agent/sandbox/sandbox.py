@@ -110,7 +110,8 @@ class Sandbox:
 
     @property
     def container_id(self) -> str:
-        self._check_open()
+        if self.container is None:  # still known after close(), for logs and clean-up checks
+            self._check_open()
         return self.container.id
 
     @property
@@ -237,7 +238,11 @@ class Sandbox:
                 raise SandboxError(f"reset could not restore the start state ({reason}) and its copy is gone")
         self.session.close()
         self.container.remove()
-        self._start()
+        try:
+            self._start()
+        except BaseException:
+            self._closed = True  # nothing is left to use: later calls say so instead of "not started"
+            raise
         if bundle is not None:
             self.container.put_files(PRIVATE, {"start.tar": bundle}, mode=0o600, dir_mode=0o700)
             self._call("restore_start")
