@@ -24,11 +24,16 @@ Script = Mapping[str, Reply] | Callable[[str], Reply | None]
 
 
 class _MemFiles:
-    """The editor's files object over the fake's dict (directories are implied by the paths under them)."""
+    """The editor's files object over the fake's dict (directories are implied by the paths under them). It
+    looks the dict up on the runtime each time, so a test may replace `fake.files` outright."""
 
-    def __init__(self, files: dict[str, str]) -> None:
-        self.files = files
+    def __init__(self, runtime: "FakeRuntime") -> None:
+        self._runtime = runtime
         self.history: dict[str, list[str]] = {}
+
+    @property
+    def files(self) -> dict[str, str]:
+        return self._runtime.files
 
     def read(self, path: str) -> str:
         return self.files[path]
@@ -88,7 +93,7 @@ class FakeRuntime:
         self.script, self.default = script, default
         self.commands: list[str] = []
         self.actions: list[Action] = []
-        self._fs = _MemFiles(self.files)
+        self._fs = _MemFiles(self)
         self._checkpoint = dict(self.files)
         self._closed = False
 
@@ -163,8 +168,7 @@ class FakeRuntime:
 
     def reset(self) -> ResetResult:
         self._check_open()
-        self.files.clear()
-        self.files.update(self._checkpoint)
+        self.files = dict(self._checkpoint)
         self._fs.history.clear()  # as the sandbox's reset clears the editor's history in /tmp
         return ResetResult(0.0)
 
