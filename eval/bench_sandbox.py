@@ -168,7 +168,7 @@ def main() -> int:
     starts, closes = [], []
     for _ in range(5 if q else 12):
         t = time.perf_counter()
-        sb = Sandbox(args.image)
+        sb = Sandbox(args.image).start()
         starts.append(time.perf_counter() - t)
         t = time.perf_counter()
         sb.close()
@@ -182,7 +182,7 @@ def main() -> int:
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t = time.perf_counter()
     with ThreadPoolExecutor(max_workers=n) as ex:
-        boxes = list(ex.map(lambda _: Sandbox(args.image), range(n)))
+        boxes = list(ex.map(lambda _: Sandbox(args.image).start(), range(n)))
     start_all = time.perf_counter() - t
     try:
         t = time.perf_counter()

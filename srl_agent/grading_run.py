@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import secrets
 import time
+from typing import TYPE_CHECKING
 
 from srl_agent.errors import DockerUnavailableError, ImageBuildError, SandboxError
 from srl_agent.grading import APPLY_COMMANDS, GradeReport, error_report, grade_log
 from srl_agent.patch_filter import Dropped, filter_patch, protected_reason, test_dirs, test_files
 from srl_agent.task import Task
+
+if TYPE_CHECKING:  # the grader needs root-side calls (exec_agent, results_dir, ...): a local Sandbox, not a Runtime
+    from srl_agent.sandbox.sandbox import Sandbox
 
 # Variables of the image that load code at Python start-up: never passed to the test run.
 _UNSAFE_ENV = ("PYTHONSTARTUP", "PYTHONUSERBASE", "PYTHONINSPECT", "PYTHONHOME", "PYTHONEXECUTABLE",
@@ -29,28 +33,28 @@ def uses_pytest(task: Task) -> bool:
     return task.log_parser in PYTEST_PARSERS and "pytest" in task.test_command
 
 
-def test_env(sb, task: Task, junit: str | None) -> dict[str, str]:
+def test_env(sb: "Sandbox", task: Task, junit: str | None) -> dict[str, str]:
     """The image's own environment, minus what could load code, plus no user site; PYTHONPATH only as far as
     it names the work dir itself."""
-    env = dict(kv.split("=", 1) for kv in sb.container.image_env() if "=" in kv)
+    env = sb.image_env()
     for k in _UNSAFE_ENV:
         env.pop(k, None)
     pp = [p for p in env.pop("PYTHONPATH", "").split(":") if p.rstrip("/") == task.workdir.rstrip("/")]
     if pp:
         env["PYTHONPATH"] = pp[0]
     env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-    env.update({"HOME": sb.session.info.get("home", "/tmp"), "USER": sb.user, "LANG": env.get("LANG", "C.UTF-8"),
+    env.update({"HOME": sb.home, "USER": sb.user, "LANG": env.get("LANG", "C.UTF-8"),
                 "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1", "PAGER": "cat", "GIT_PAGER": "cat"})
     if junit:
         env["PYTEST_ADDOPTS"] = f"--junitxml={junit} -o junit_family=xunit1"
     return env
 
 
-def _apply(sb, task: Task, patch: str) -> tuple[str | None, str]:
+def _apply(sb: "Sandbox", task: Task, patch: str) -> tuple[str | None, str]:
     """Try each apply command, as the unprivileged user, resetting between tries; (command, last error)."""
     work = sb.results_dir("patch-" + secrets.token_hex(8))
     path = f"{work}/model.patch"
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": sb.session.info.get("home", "/tmp"), "LANG": "C.UTF-8",
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": sb.home, "LANG": "C.UTF-8",
            "GIT_CONFIG_NOSYSTEM": "1"}
     last = ""
     for i, cmd in enumerate(APPLY_COMMANDS):
@@ -67,7 +71,7 @@ def _apply(sb, task: Task, patch: str) -> tuple[str | None, str]:
     return None, last
 
 
-def _enforce(sb, task: Task) -> list[Dropped]:
+def _enforce(sb: "Sandbox", task: Task) -> list[Dropped]:
     """Whatever the applied patch changed among the protected paths (through fuzz, renames or anything the
     filter did not see) is put back; `.rej`/`.orig` leftovers of the fallbacks are removed."""
     files = test_files(task)
@@ -83,7 +87,7 @@ def _enforce(sb, task: Task) -> list[Dropped]:
     return bad
 
 
-def grade_in_container(sb, task: Task, patch: str | None, *, timeout: float = 900.0) -> GradeReport:
+def grade_in_container(sb: "Sandbox", task: Task, patch: str | None, *, timeout: float = 900.0) -> GradeReport:
     """Apply the filtered patch in `sb`, run the tests, grade. The library only ever passes a never-used
     container at the task's start state; eval/bench_sandbox.py passes an agent's container, to measure what
     the fresh one costs."""

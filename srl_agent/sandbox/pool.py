@@ -8,12 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 from srl_agent.errors import SandboxError
-from srl_agent.sandbox.sandbox import Sandbox
+from srl_agent.sandbox.runtime import Runtime
+from srl_agent.sandbox.sandbox import Sandbox, start_sandbox
 
 
 def checkpointed_sandbox(image: str, **sandbox_kwargs) -> Sandbox:
     """A started sandbox whose current state is its checkpoint; closed again if checkpointing fails."""
-    sb = Sandbox(image, **sandbox_kwargs)
+    sb = start_sandbox(image, **sandbox_kwargs)
     try:
         sb.checkpoint()
     except BaseException:
@@ -25,12 +26,12 @@ def checkpointed_sandbox(image: str, **sandbox_kwargs) -> Sandbox:
 class SandboxPool:
     """`with pool.acquire() as sb:` gives a sandbox at its checkpoint; it goes back to the pool afterwards.
 
-    `factory_or_image` is either a callable returning a started, checkpointed Sandbox (e.g. a task's
-    `task_sandbox` setup) or an image name, in which case `Sandbox(image, **sandbox_kwargs)` is started and
+    `factory_or_image` is either a callable returning a started, checkpointed runtime (e.g. a task's
+    `task_sandbox` setup) or an image name, in which case `start_sandbox(image, **sandbox_kwargs)` is started and
     its work dir checkpointed as it comes. Sandboxes are started lazily, at most `size` at once.
     """
 
-    def __init__(self, factory_or_image: Callable[[], Sandbox] | str, size: int, **sandbox_kwargs):
+    def __init__(self, factory_or_image: Callable[[], Runtime] | str, size: int, **sandbox_kwargs):
         if size < 1:
             raise SandboxError("a SandboxPool needs size >= 1")
         if isinstance(factory_or_image, str):
@@ -39,7 +40,7 @@ class SandboxPool:
         else:
             self._factory = factory_or_image
         self.size = size
-        self._idle: list[Sandbox] = []
+        self._idle: list[Runtime] = []
         self._count = 0  # sandboxes started and not closed (idle + lent out + being started)
         self._cond = threading.Condition()
         self._closed = False
@@ -59,14 +60,14 @@ class SandboxPool:
             self._give_back(sb, reset=False)
 
     @contextmanager
-    def acquire(self, timeout: float | None = None) -> Iterator[Sandbox]:
+    def acquire(self, timeout: float | None = None) -> Iterator[Runtime]:
         sb = self._take(timeout)
         try:
             yield sb
         finally:
             self._give_back(sb, reset=True)
 
-    def _take(self, timeout: float | None = None) -> Sandbox:
+    def _take(self, timeout: float | None = None) -> Runtime:
         with self._cond:
             while True:
                 if self._closed:
@@ -92,7 +93,7 @@ class SandboxPool:
                 self._cond.notify()
             raise
 
-    def _give_back(self, sb: Sandbox, *, reset: bool) -> None:
+    def _give_back(self, sb: Runtime, *, reset: bool) -> None:
         ok = True
         if reset:
             try:

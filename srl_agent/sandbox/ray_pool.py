@@ -1,7 +1,7 @@
 """The sandbox pool on a Ray cluster: each sandbox lives in a Ray actor on some node, next to its container.
 
-The driver keeps a `RemoteSandbox` (the `Sandbox` API: run, execute, checkpoint, reset, diff, read/write files)
-and sends it actions; the actor runs them in the container on its own node (that node's Docker engine and
+The driver keeps a `RemoteSandbox` (a `Runtime`: run, execute, checkpoint, reset, diff, read/write files; its
+methods are generated from the Protocol, each one the actor's generic `call`) and sends it actions; the actor runs them in the container on its own node (that node's Docker engine and
 images) and sends back `Observation`s. Nothing else crosses the network.
 
 A dead actor or node is an infrastructure failure: every call on its `RemoteSandbox` raises `SandboxError`
@@ -22,6 +22,7 @@ from typing import Any
 
 from srl_agent.errors import ConfigError, SandboxError, SRLError
 from srl_agent.sandbox.pool import SandboxPool
+from srl_agent.sandbox.runtime import forward_runtime, runtime_attributes
 
 POOL_LABEL = "srl-agent.ray-pool"  # container label: which pool started it (for cleanup and tests)
 _init_lock = threading.Lock()
@@ -65,13 +66,15 @@ def _sandbox_actor_class():
         def __init__(self) -> None:
             self.sb, self._cm = None, None
 
-        def open(self, make: Callable[[], Any]) -> tuple[str, str, str, str]:
+        def open(self, make: Callable[[], Any]) -> dict[str, Any]:
+            """Open the sandbox `make` gives; its node, container and the Runtime's attributes, for the handle."""
             self.close()
             made = make()
             if hasattr(made, "__enter__") and not hasattr(made, "execute"):  # a context manager (task_sandbox)
                 self._cm, made = made, made.__enter__()
             self.sb = made
-            return ray.get_runtime_context().get_node_id(), made.container_id, made.image, made.workdir
+            names = ("container_id", "image", *runtime_attributes())
+            return {"node_id": ray.get_runtime_context().get_node_id(), **{n: getattr(made, n) for n in names}}
 
         def call(self, method: str, args: tuple, kwargs: dict) -> tuple[bool, Any]:
             # Project errors come back as values, so the driver re-raises exactly the class it knows.
@@ -158,8 +161,14 @@ def reap_container(node_id: str, container_id: str, timeout: float = 60.0) -> No
         pass
 
 
+@forward_runtime  # every Runtime method not written below calls the actor's `call` (self._call)
 class RemoteSandbox:
-    """The driver's handle on a sandbox in a Ray actor, with the `Sandbox` API. Not shared between threads."""
+    """The driver's handle on a sandbox in a Ray actor: a `Runtime` (`workdir`, `user`, `home`, `image`,
+    `container_id`, `node_id` copied at start). Not shared between threads."""
+
+    workdir: str
+    user: str
+    home: str
 
     def __init__(self, make: Callable[[], Any], *, actor_options: dict | None = None) -> None:
         import ray
@@ -171,8 +180,9 @@ class RemoteSandbox:
             self.actor, reused = _take_actor(self._options)
             self._dead: str | None = None
             try:
-                self.node_id, self.container_id, self.image, self.workdir = self._get(
-                    self.actor.open.remote(make), "start")
+                opened = self._get(self.actor.open.remote(make), "start")
+                for name, value in opened.items():
+                    setattr(self, name, value)
                 return
             except SandboxError:
                 if self._dead is None:  # the sandbox would not start; the actor is fine for the next one
@@ -225,28 +235,7 @@ class RemoteSandbox:
             raise value
         return value
 
-    # --- the Sandbox API ------------------------------------------------------------------------------------
-    def run(self, command: str, timeout: float | None = None):
-        return self._call("run", command, timeout)
-
-    def execute(self, action, timeout: float | None = None):
-        return self._call("execute", action, timeout)
-
-    def checkpoint(self) -> None:
-        self._call("checkpoint")
-
-    def reset(self) -> float:
-        return self._call("reset")
-
-    def diff(self) -> str:
-        return self._call("diff")
-
-    def write_file(self, path: str, text: str | bytes) -> None:
-        self._call("write_file", path, text)
-
-    def read_file(self, path: str) -> str:
-        return self._call("read_file", path)
-
+    # --- beyond the Runtime: grading on the sandbox's node; liveness and closing that know about the actor ----
     def grade(self, task, patch: str | None, timeout: float = 900.0):
         """`grade_patch` on the node of this sandbox, in a fresh container there (its images are there)."""
         if self._dead is not None:
@@ -308,7 +297,7 @@ def _no_factory():
 class RaySandboxPool(SandboxPool):
     """`SandboxPool` whose sandboxes live in Ray actors across a cluster: `with pool.acquire() as sb:`.
 
-    `factory_or_image`: an image name (each node starts `Sandbox(image, **sandbox_kwargs)`), a picklable
+    `factory_or_image`: an image name (each node starts `start_sandbox(image, **sandbox_kwargs)`), a picklable
     callable run inside the actor that returns a started, checkpointed Sandbox, or None (task_sandbox only).
     `address`: the Ray cluster (None: $RAY_ADDRESS, else a local cluster). `actor_cpus`: Ray CPUs each sandbox
     reserves, which is how Ray spreads containers over nodes by their size (`scheduling` SPREAD: across nodes

@@ -1,4 +1,8 @@
-"""Sandbox: a container (where) plus its root supervisor and the agent's tools (what), behind one object."""
+"""Sandbox: the local Docker runtime: a container (where) plus its root supervisor and the agent's tools (what).
+
+`Sandbox(image, ...)` only records the settings; `start()` (or `with Sandbox(...) as sb:`, or
+`start_sandbox(image, ...)`) starts the container. Once started it implements `srl_agent.sandbox.runtime.Runtime`.
+"""
 
 from __future__ import annotations
 
@@ -11,21 +15,25 @@ from srl_agent.errors import SandboxError, TooLargeError
 from srl_agent.sandbox import tools
 from srl_agent.sandbox.container import Container, ContainerSpec
 from srl_agent.sandbox.observation import Observation, ResetResult
+from srl_agent.sandbox.runtime import READ_LIMIT
 from srl_agent.sandbox.session import DEFAULT_OUTPUT_LIMIT, DiskLimitHit, Session
 
 DEFAULT_TIMEOUT = 120.0  # seconds per command unless the caller says otherwise
 INTERNAL_TIMEOUT = 300.0  # checkpoint/reset/diff on a large repository can take a while
-READ_LIMIT = 4 << 20  # read_file() and diff() hand at most this much to the host
 PRIVATE = "/var/lib/srl-agent/private"  # root-only in the container (the supervisor's own state)
 
 
 class Sandbox:
-    """A started container whose commands run as an unprivileged user. Use as a context manager, or `close()`.
+    """A container whose commands run as an unprivileged user. `start()` it (or use `with Sandbox(...) as sb:`,
+    which starts on enter and closes on exit); `close()` removes it.
 
     `user=None` runs as `agent` (created if the image lacks it); the agent's shell is never root. The work dir
     is checkpointed by `checkpoint()`; `reset()` returns the work dir, its .git, the agent's home, /tmp and the
     processes to that state (or recreates the container, and says so); `diff()` is the patch.
     """
+
+    workdir: str
+    user: str
 
     def __init__(self, image: str, *, workdir: str = "/testbed", memory: str = "2g", cpus: float = 1.0,
                  pids_limit: int = 512, network: bool = False, user: str | None = None,
@@ -47,21 +55,37 @@ class Sandbox:
         self._checkpoint: dict | None = None
         self._touched = False  # changed since the container started from its image (a checkpoint then keeps a copy)
         self._closed = False
-        self._start()
+        self.container: Container | None = None
+        self.session: Session | None = None
+
+    def start(self) -> "Sandbox":
+        """Start the container and its supervisor (idempotent); returns self."""
+        with self._lock:
+            if self._closed:
+                raise SandboxError("this sandbox is closed; start a new one")
+            if self.container is None:
+                self._start()
+        return self
 
     def _start(self) -> None:
-        self.container = Container.start(self.spec)
+        container = Container.start(self.spec)
+        self.container = container
         try:
             self.session = Session(self.container, user=self.user, workdir=self.workdir,
                                    output_limit=self._output_limit, create_user=self._create_user)
             self.session.start()
         except BaseException:
-            self.container.remove()
+            self.container, self.session = None, None
+            container.remove()
             raise
 
     # --- lifecycle ------------------------------------------------------------------------------------------
     def __enter__(self) -> "Sandbox":
-        return self
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
 
     def __exit__(self, *exc) -> None:
         self.close()
@@ -72,19 +96,41 @@ class Sandbox:
             if self._closed:
                 return
             self._closed = True
-            self.session.close()
-            self.container.remove()
+            if self.session is not None:
+                self.session.close()
+            if self.container is not None:
+                self.container.remove()
 
     def is_alive(self) -> bool:
-        return not self._closed and self.container.is_alive()
+        return not self._closed and self.container is not None and self.container.is_alive()
+
+    @property
+    def started(self) -> bool:
+        return self.container is not None and not self._closed
 
     @property
     def container_id(self) -> str:
+        if self.container is None:  # still known after close(), for logs and clean-up checks
+            self._check_open()
         return self.container.id
+
+    @property
+    def home(self) -> str:
+        """The agent user's home directory (as the supervisor found or made it)."""
+        self._check_open()
+        return str(self.session.info.get("home") or "/tmp")
+
+    def image_env(self) -> dict[str, str]:
+        """The image's own environment variables (what `docker run` would set), for the grader's test runs."""
+        self._check_open()
+        return dict(kv.split("=", 1) for kv in self.container.image_env() if "=" in kv)
 
     def _check_open(self) -> None:
         if self._closed:
             raise SandboxError("this sandbox is closed; start a new one")
+        if self.container is None:
+            raise SandboxError("this sandbox is not started: call sb.start(), use `with Sandbox(...) as sb:`, "
+                               "or start_sandbox(image, ...)")
 
     def _call(self, op: str, header: dict | None = None, payload: bytes = b"", *,
               timeout: float = INTERNAL_TIMEOUT) -> tuple[dict, bytes]:
@@ -192,7 +238,11 @@ class Sandbox:
                 raise SandboxError(f"reset could not restore the start state ({reason}) and its copy is gone")
         self.session.close()
         self.container.remove()
-        self._start()
+        try:
+            self._start()
+        except BaseException:
+            self._closed = True  # nothing is left to use: later calls say so instead of "not started"
+            raise
         if bundle is not None:
             self.container.put_files(PRIVATE, {"start.tar": bundle}, mode=0o600, dir_mode=0o700)
             self._call("restore_start")
@@ -260,3 +310,8 @@ class Sandbox:
         if paths:
             with self._lock:
                 self._call("restore", {"paths": list(paths)})
+
+
+def start_sandbox(image: str, **sandbox_kwargs) -> Sandbox:
+    """A started `Sandbox(image, **sandbox_kwargs)` that the caller closes (the one-liner for `.start()`)."""
+    return Sandbox(image, **sandbox_kwargs).start()

@@ -1,19 +1,26 @@
-"""The agent's tools (bash, str_replace_editor, submit) on a sandbox; nothing runs on the host."""
+"""The agent's tools (bash, str_replace_editor, submit) on a runtime; nothing runs on the host."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from srl_agent.actions import BASH, EDITOR, SUBMIT, Action
 from srl_agent.errors import TooLargeError
 from srl_agent.sandbox.observation import Observation
 
-if TYPE_CHECKING:
-    from srl_agent.sandbox.sandbox import Sandbox
+
+class ToolTarget(Protocol):
+    """What the tools need of a runtime: its shell, its editor, its patch (Sandbox and FakeRuntime have them)."""
+
+    def run(self, command: str, timeout: float | None = None) -> Observation: ...
+
+    def editor(self, args: dict, timeout: float | None = None) -> Observation: ...
+
+    def diff(self) -> str: ...
 
 
-def execute(sb: "Sandbox", action: Action, timeout: float | None = None) -> Observation:
-    """Run one agent action inside the sandbox and return what the agent observes."""
+def execute(sb: ToolTarget, action: Action, timeout: float | None = None) -> Observation:
+    """Run one agent action on the runtime and return what the agent observes."""
     if action.tool == BASH:
         if "command" not in action.args:
             return Observation("Error: the bash tool needs a `command` parameter.", 1)

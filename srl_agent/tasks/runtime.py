@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from srl_agent.errors import SandboxError
 from srl_agent.task import Task
 from srl_agent.tasks.images import build_task_image
 from srl_agent.tasks.suite import load_recipe
+
+if TYPE_CHECKING:
+    from srl_agent.sandbox.sandbox import Sandbox
 
 
 def resolve_image(task: Task) -> str:
@@ -32,12 +35,12 @@ def resolve_image(task: Task) -> str:
     return task.image
 
 
-def start_task_sandbox(task: Task, **sandbox_kwargs):
+def start_task_sandbox(task: Task, **sandbox_kwargs) -> "Sandbox":
     """A started sandbox at the task's start state, checkpointed, that the caller closes."""
-    from srl_agent.sandbox import Sandbox
+    from srl_agent.sandbox import start_sandbox
 
     sandbox_kwargs.setdefault("workdir", task.workdir)
-    sb = Sandbox(resolve_image(task), **sandbox_kwargs)
+    sb = start_sandbox(resolve_image(task), **sandbox_kwargs)
     try:
         sb.checkpoint()
     except BaseException:
@@ -47,7 +50,7 @@ def start_task_sandbox(task: Task, **sandbox_kwargs):
 
 
 @contextmanager
-def task_sandbox(task: Task, **sandbox_kwargs) -> Iterator:
+def task_sandbox(task: Task, **sandbox_kwargs) -> Iterator["Sandbox"]:
     """A `Sandbox` at the task's start state, checkpointed: `reset()` returns there and `diff()` is the agent's patch."""
     sb = start_task_sandbox(task, **sandbox_kwargs)
     try:

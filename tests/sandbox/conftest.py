@@ -33,7 +33,7 @@ def no_container_left_behind():
 def make_repo_sandbox(image: str, **kw):
     from srl_agent.sandbox import Sandbox
 
-    sb = Sandbox(image, **kw)
+    sb = Sandbox(image, **kw).start()
     try:
         obs = sb.run(REPO_SETUP, timeout=60)
         assert obs.exit_code == 0, obs.output

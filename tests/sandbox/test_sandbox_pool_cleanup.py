@@ -16,7 +16,7 @@ pytestmark = pytest.mark.docker
 CHILD = """
 import sys, time
 from srl_agent.sandbox import Sandbox
-sb = Sandbox(sys.argv[1], labels={"srl-agent.test": sys.argv[2]})
+sb = Sandbox(sys.argv[1], labels={"srl-agent.test": sys.argv[2]}).start()
 print(sb.container_id, flush=True)
 sys.stdin.readline()  # the parent has seen the container: now exit (or wait for its signal)
 if sys.argv[3] == "wait":
@@ -84,7 +84,7 @@ def test_gc_removes_labelled_containers(base_image):
     from srl_agent.sandbox.container import gc, list_containers
 
     token = uuid.uuid4().hex
-    sb = Sandbox(base_image, labels={"srl-agent.test": token})
+    sb = Sandbox(base_image, labels={"srl-agent.test": token}).start()
     # gc is filtered to this test's label: other people's sandboxes on a shared engine must survive the tests
     assert gc({"srl-agent.test": token}) == [sb.container_id]
     assert list_containers({"srl-agent.test": token}) == [] and not sb.is_alive()

@@ -85,12 +85,12 @@ def test_diff_and_reset_need_a_checkpoint(base_image):
 
 def test_a_sandbox_that_cannot_start_says_why_and_leaves_nothing(base_image):
     from srl_agent.errors import SandboxError
-    from srl_agent.sandbox import Sandbox
+    from srl_agent.sandbox import Sandbox, start_sandbox
 
     with pytest.raises(SandboxError, match="user must exist"):
-        Sandbox(base_image, user="no-such-user")
+        Sandbox(base_image, user="no-such-user").start()
     with pytest.raises(SandboxError, match="not found"):
-        Sandbox("srl-agent-no-such-image:0")
+        start_sandbox("srl-agent-no-such-image:0")
 
 
 def test_diff_sees_a_same_size_edit_made_in_the_second_of_the_reset(sb):
@@ -101,3 +101,25 @@ def test_diff_sees_a_same_size_edit_made_in_the_second_of_the_reset(sb):
         sb.run("sed -i 's/a + b/a - b/' pkg/calc.py")  # same size, within milliseconds of the reset
         time.sleep(1.2)  # past the second: without the fix the cached stat now matches and the edit vanishes
         assert "-    return a + b\n+    return a - b" in sb.diff()
+
+
+def test_a_sandbox_starts_only_when_asked_and_is_a_runtime(base_image):
+    """Constructing records settings; start() makes the one container (again: the same one); `with` starts and
+    closes; `home` is the agent's real home, read through the public property."""
+    import uuid
+
+    from srl_agent.sandbox import Runtime, Sandbox
+    from srl_agent.sandbox.container import list_containers
+
+    token = uuid.uuid4().hex
+    sb = Sandbox(base_image, labels={"srl-agent.test": token})
+    assert list_containers({"srl-agent.test": token}) == []
+    try:
+        assert sb.start() is sb and sb.start() is sb
+        assert list_containers({"srl-agent.test": token}) == [sb.container_id]
+        assert isinstance(sb, Runtime) and sb.home == sb.run("echo $HOME").output.strip() == "/home/agent"
+    finally:
+        sb.close()
+    with Sandbox(base_image, labels={"srl-agent.test": token}) as box:
+        assert box.is_alive() and list_containers({"srl-agent.test": token}) == [box.container_id]
+    assert list_containers({"srl-agent.test": token}) == []
