@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from srl_agent.cli.grade import Prediction, grade_predictions
+from srl_agent.grading_batch import Prediction, grade_predictions
 from srl_agent.tasks import load_recipe, load_suite
 from srl_agent.tasks.images import build_package_image, build_task_image
 from srl_agent.tasks.validate import sample_per_package

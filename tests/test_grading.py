@@ -11,7 +11,7 @@ import pytest
 
 from srl_agent.errors import InputError
 from srl_agent.grading import GradeReport, grade_log, parse_test_log
-from srl_agent.cli.grade import Prediction, read_predictions, run_report
+from srl_agent.grading_batch import Prediction, read_predictions, run_report
 from srl_agent.task import Task
 
 LOG = """\

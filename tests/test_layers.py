@@ -24,7 +24,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
               "srl_agent.resources", "srl_agent.traces.schema", "srl_agent.traces.step_results")),
     ("sandbox", ("srl_agent.sandbox",)),
     # task images, task sandboxes on a backend (the Ray pool serves task sandboxes and grades), grading
-    ("tasks", ("srl_agent.tasks", "srl_agent.grading", "srl_agent.grading_run", "srl_agent.sandbox.ray_pool")),
+    ("tasks", ("srl_agent.tasks", "srl_agent.grading", "srl_agent.grading_run", "srl_agent.grading_batch",
+               "srl_agent.sandbox.ray_pool")),
     ("trajectory", ("srl_agent.trajectory",)),
     ("policy", ("srl_agent.policy",)),
     ("eval", ("srl_agent.eval",)),

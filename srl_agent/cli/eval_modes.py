@@ -58,7 +58,7 @@ def run_edit_mode(args: argparse.Namespace, tasks: list[Task], spec: str) -> int
 
 def swebench_batch_grader(run_dir: Path, model: str, workers: int):
     """Grade a run's patches with swebench's own harness (its logs under RUN/swebench-judge)."""
-    from srl_agent.cli.grade import Prediction, grade_with_swebench
+    from srl_agent.grading_batch import Prediction, grade_with_swebench
 
     def grade(tasks: list[Task], patches: dict[str, str]):
         preds = [Prediction(t.instance_id, model, patches[t.instance_id]) for t in tasks]

@@ -67,7 +67,7 @@ def to_grade(task: Task, patch: str | None, log_dir: Path) -> GradeReport:
 
 def run_swebench(preds: Sequence, tasks: Sequence[Task], work: Path, *, workers: int = 2, timeout: float = 900,
                  image_of: Callable[[Task], str] | None = None) -> dict[str, GradeReport]:
-    """Grade `preds` (srl_agent.cli.grade.Prediction) with swebench's run_evaluation CLI in `work` (its logs go to
+    """Grade `preds` (srl_agent.grading_batch.Prediction) with swebench's run_evaluation CLI in `work` (its logs go to
     work/logs/run_evaluation/srl/...). Instances it already reported on are skipped, as swebench does."""
     by_id = {t.instance_id: t for t in tasks}
     unknown = [p.instance_id for p in preds if p.instance_id not in by_id]

@@ -10,7 +10,7 @@ import json
 import pytest
 from swebench.harness.utils import make_test_spec
 
-from srl_agent.cli.grade import Prediction, grade_predictions, grade_with_swebench, run_report
+from srl_agent.grading_batch import Prediction, grade_predictions, grade_with_swebench, run_report
 from srl_agent.task import Task
 from srl_agent.tasks import load_suite
 from srl_agent.tasks.suite import load_recipe

@@ -129,7 +129,7 @@ def test_limit_says_what_it_left_out(tmp_path):
 
 
 def test_user_mistakes_are_one_line_errors(tmp_path, capsys):
-    from srl_agent.cli.traces import load_report
+    from srl_agent.traces.report import load_report
 
     with pytest.raises(InputError, match="srl eval"):
         load_report(tmp_path / "missing")
