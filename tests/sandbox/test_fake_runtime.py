@@ -123,7 +123,7 @@ def test_the_contracts_errors_missing_files_too_large_and_closed():
 
 def test_a_scripted_policy_runs_a_whole_episode_on_the_fake():
     """What a user does to test a policy without Docker: the episode's patch is the fake's diff."""
-    from srl_agent.agent import AgentConfig, run_episode
+    from srl_agent.eval.agent import AgentConfig, run_episode
     from srl_agent.policy.scripted import DeterministicPolicy, completions_for
     from srl_agent.task import Task
 
