@@ -12,8 +12,15 @@ from evidence.runs import METHODS
 T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 
 
+def _wall(info: dict) -> str:
+    """The whole experiment's wall time, when this invocation ran all of it (not for --report or a resumed run)."""
+    if info.get("report_only") or info.get("resumed") or not info.get("wall_seconds"):
+        return ""
+    return f" Whole experiment: {info['wall_seconds'] / 60:.1f} min wall."
+
+
 def t_interval(values: list[float]) -> dict:
-    """Mean with a 95% t-interval (t = 2.776 for 5 seeds); one value has no interval."""
+    """Mean with a 95% t-interval (t with n - 1 degrees of freedom: 2.776 for 5 seeds); one value has none."""
     n = len(values)
     mean = statistics.fmean(values) if values else float("nan")
     if n < 2:
@@ -94,14 +101,14 @@ def table(results: dict) -> str:
     if d:
         lines += ["", f"**SRL - SFT** (paired by seed), held-out step reward: {_iv(d['step_reward'])}; parse rate: "
                   f"{_iv(d['parse_rate'], '.2f')}. Pre-registered reading: {d['reading']}."]
-    lines += ["", f"Means over seeds with 95% t-intervals (t = 2.776 for 5 seeds). Resolved: pooled over seeds x tasks "
+    lines += ["", "Means over seeds with 95% t-intervals (t with n - 1 degrees of freedom: 4.303 for 3 seeds, 2.776 "
+              "for 5). Resolved: pooled over seeds x tasks "
               "with 95% Wilson intervals (episodes of one task are correlated, so the pooled interval is optimistic), "
               "per-seed rates beside. start = from the task's start state, at most "
               f"{info['settings']['agent_steps']} calls; kN = after the expert's first N - k actions, at most k + 2 "
               f"calls. Budget B = {info['settings']['budget']:g} CPU-seconds per run; SFT's cosine schedule over the "
               f"pilot's {info.get('pilot', {}).get('steps')} steps; {info.get('heldout_examples')} held-out step "
-              f"examples, {info.get('heldout_tasks')} held-out tasks. Whole experiment: "
-              f"{info.get('wall_seconds', 0) / 60:.1f} min wall.", ""]
+              f"examples, {info.get('heldout_tasks')} held-out tasks." + _wall(info), ""]
     if info.get("quick"):
         lines.insert(0, "_Quick mode (CI): 1 seed, tiny budget; these numbers are not evidence._\n")
     return "\n".join(lines)
