@@ -116,10 +116,15 @@ def test_every_call_returns_within_its_timeout_plus_a_second(sb):
     stopped = sb.run("kill -STOP $$", timeout=2)
     assert stopped.timed_out and time.monotonic() - t0 < 3
     pid = sb.session.info["pid"]
+    t0 = time.monotonic()
     sb.container.exec(["kill", "-STOP", str(pid)])  # the supervisor itself stops answering
+    # Replacing it needs docker execs of its own: the second of slack grows by what two of them cost on this
+    # machine right now (a few tenths on a loaded 2-core runner), still far below the 2.3-2.8 s of the finding.
+    slack = 1.0 + 2 * (time.monotonic() - t0)
     t0 = time.monotonic()
     hung = sb.run("echo " + "y" * 900_000, timeout=2)
-    assert time.monotonic() - t0 < 3 and hung.restarted and hung.exit_code is None
+    took = time.monotonic() - t0
+    assert took < 2 + slack and hung.restarted and hung.exit_code is None, f"{took:.2f}s (slack {slack:.2f}s)"
     assert sb.run("echo back").output == "back\n"
 
 
