@@ -273,10 +273,11 @@ def main(argv: list[str] | None = None) -> int:
         (out / "logs").mkdir(parents=True, exist_ok=True)
         trajectories = Path(args.trajectories or resource_dir("trajectories", "pypi-mutants.jsonl"))
         ctx = make_context(out, student, s, args.quick, trajectories)
-        info: dict = {"quick": args.quick, "jobs": args.jobs, "report_only": args.report}
+        # A run that finds the pilot already done resumes an earlier one: its wall time is not the experiment's.
+        info: dict = {"quick": args.quick, "jobs": args.jobs, "report_only": args.report,
+                      "resumed": (out / "pilot.json").is_file()}
         if not args.report:
             jobs = plan(out, s, args.dry_estimate)
-            info["resumed"] = (out / "pilot.json").is_file() and bool(jobs) and not jobs[0].name.startswith("pilot")
             log(f"{len(jobs)} run(s) to do in {out} ({args.jobs} at a time; logs in {out / 'logs'})")
             info["job_wall_seconds"] = execute(jobs, out, max(1, args.jobs))
         if args.dry_estimate:

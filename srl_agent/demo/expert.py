@@ -14,7 +14,6 @@ import hashlib
 import logging
 import os
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Callable
 
@@ -78,11 +77,6 @@ def replay_cache_root() -> Path:
     return cache_dir() / "verified-replays"
 
 
-def _image_id(tag: str) -> str:
-    r = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", tag], capture_output=True, text=True)
-    return r.stdout.strip() if r.returncode == 0 else "missing"
-
-
 def _source_digest() -> str:
     """Every .py file of the package: replay, sandbox, grading and task code all decide a replay's outcome."""
     h = hashlib.sha256()
@@ -95,8 +89,10 @@ def _source_digest() -> str:
 def replay_key(selected: Path, image_tags: list[str]) -> str:
     h = hashlib.sha256(f"{REPLAY_CACHE_SCHEMA}\n".encode())
     h.update(selected.read_bytes())
+    from srl_agent.sandbox.images import image_id
+
     for tag in sorted(image_tags):
-        h.update(f"\n{tag}={_image_id(tag)}".encode())
+        h.update(f"\n{tag}={image_id(tag) or 'missing'}".encode())
     h.update(_source_digest().encode())
     return h.hexdigest()[:24]
 

@@ -44,6 +44,12 @@ def image_exists(tag: str) -> bool:
     return _docker("image", "inspect", tag, check=False).returncode == 0
 
 
+def image_id(tag: str) -> str | None:
+    """The image's content id (changes whenever it is rebuilt), or None when there is no such image."""
+    r = _docker("image", "inspect", "-f", "{{.Id}}", tag, check=False)
+    return r.stdout.strip() if r.returncode == 0 else None
+
+
 def apt_mirror() -> str:
     """The Debian mirror this host's apt sources already name (the only one reachable here)."""
     candidates = [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]
